@@ -1,0 +1,249 @@
+/* The run loop: KVM_RUN, the one exit switch, limits, and the canonical exit dump. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core_internal.h"
+#include "lab_parts.h"
+
+static const char *const exit_names[] = {
+    [KVM_EXIT_UNKNOWN] = "UNKNOWN",
+    [KVM_EXIT_EXCEPTION] = "EXCEPTION",
+    [KVM_EXIT_IO] = "IO",
+    [KVM_EXIT_HYPERCALL] = "HYPERCALL",
+    [KVM_EXIT_DEBUG] = "DEBUG",
+    [KVM_EXIT_HLT] = "HLT",
+    [KVM_EXIT_MMIO] = "MMIO",
+    [KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
+    [KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+    [KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+    [KVM_EXIT_INTR] = "INTR",
+    [KVM_EXIT_SET_TPR] = "SET_TPR",
+    [KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
+    [KVM_EXIT_NMI] = "NMI",
+    [KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+    [KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+    [KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
+    [KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
+};
+
+const char *mvm_exit_name(uint32_t reason)
+{
+    if (reason < sizeof(exit_names) / sizeof(exit_names[0]) && exit_names[reason])
+        return exit_names[reason];
+    return "UNKNOWN";
+}
+
+static const char *const stop_names[] = {
+    [MVM_STOP_NONE] = "running",
+    [MVM_STOP_HLT] = "halted",
+    [MVM_STOP_DONE] = "done",
+    [MVM_STOP_ASSERT] = "guest assertion failed",
+    [MVM_STOP_SHUTDOWN] = "shutdown (triple fault)",
+    [MVM_STOP_INTERNAL_ERROR] = "internal error",
+    [MVM_STOP_EXIT_LIMIT] = "exit limit reached",
+    [MVM_STOP_TIME_LIMIT] = "time limit reached",
+    [MVM_STOP_UNHANDLED] = "unhandled exit",
+    [MVM_STOP_ERROR] = "VMM error",
+};
+
+const char *mvm_stop_name(enum mvm_stop stop)
+{
+    if ((unsigned)stop < sizeof(stop_names) / sizeof(stop_names[0]))
+        return stop_names[stop];
+    return "unknown stop";
+}
+
+static size_t hex_bytes(char *buf, size_t len, const uint8_t *data, size_t n)
+{
+    size_t used = 0;
+
+    for (size_t i = 0; i < n && used + 3 <= len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%02x", data[i]);
+    return used;
+}
+
+/* The I/O data of an IO exit lies inside the run page, or the exit is malformed. */
+static bool io_data_in_page(const struct kvm_run *run, size_t run_size)
+{
+    uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+
+    return run->io.data_offset >= sizeof(*run) && run->io.data_offset <= run_size &&
+           bytes <= run_size - run->io.data_offset;
+}
+
+void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len)
+{
+    int n;
+
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        n = snprintf(buf, len, "IO %s port=0x%04x size=%u count=%u data=",
+                     run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port, run->io.size,
+                     run->io.count);
+        if (n > 0 && (size_t)n < len)
+            hex_bytes(buf + n, len - (size_t)n, (const uint8_t *)run + run->io.data_offset,
+                      (size_t)run->io.size * run->io.count);
+        break;
+    case KVM_EXIT_MMIO:
+        n = snprintf(buf, len, "MMIO %s gpa=0x%016llx len=%u data=", run->mmio.is_write ? "write" : "read",
+                     (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+        if (n > 0 && (size_t)n < len)
+            hex_bytes(buf + n, len - (size_t)n, run->mmio.data, run->mmio.len <= 8 ? run->mmio.len : 8);
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        snprintf(buf, len, "INTERNAL_ERROR suberror=%u", run->internal.suberror);
+        break;
+    case KVM_EXIT_FAIL_ENTRY:
+        snprintf(buf, len, "FAIL_ENTRY reason=0x%llx",
+                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        break;
+    default:
+        snprintf(buf, len, "%s", mvm_exit_name(run->exit_reason));
+        break;
+    }
+}
+
+static int exit_mmio(struct mvm_vcpu *vcpu, struct kvm_run *run)
+{
+    if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data))
+        return mvm_fail(EINVAL, "KVM_EXIT_MMIO with length %u", run->mmio.len);
+    return vm_mmio_dispatch(vcpu, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data, run->mmio.len);
+}
+
+/* The one exit switch. Returns 0 to go on, MVM_STOP_* to stop, -errno on VMM failure. */
+static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_run_result *res)
+{
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        if (!io_data_in_page(run, vcpu->run_size))
+            return mvm_fail(EINVAL, "KVM_EXIT_IO data (offset %llu, %u x %u bytes) lies outside the run page",
+                            (unsigned long long)run->io.data_offset, run->io.count, run->io.size);
+        return lab1_exit_io(vcpu, run);
+    case KVM_EXIT_MMIO:
+        return exit_mmio(vcpu, run);
+    case KVM_EXIT_HLT:
+        return lab1_exit_hlt(vcpu, run);
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+    case KVM_EXIT_INTR:
+        return 0;
+    case KVM_EXIT_SHUTDOWN:
+        snprintf(res->detail, sizeof(res->detail),
+                 "KVM_EXIT_SHUTDOWN: the guest triple-faulted (an exception while delivering a double fault)");
+        return MVM_STOP_SHUTDOWN;
+    case KVM_EXIT_INTERNAL_ERROR:
+        res->internal_suberror = run->internal.suberror;
+        snprintf(res->detail, sizeof(res->detail), "KVM_EXIT_INTERNAL_ERROR suberror %u%s", run->internal.suberror,
+                 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)" : "");
+        return MVM_STOP_INTERNAL_ERROR;
+    case KVM_EXIT_FAIL_ENTRY:
+        snprintf(res->detail, sizeof(res->detail),
+                 "KVM_EXIT_FAIL_ENTRY: hardware refused the guest state (reason 0x%llx); check sregs",
+                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        return MVM_STOP_INTERNAL_ERROR;
+    default:
+        snprintf(res->detail, sizeof(res->detail), "unhandled exit reason %u (%s)", run->exit_reason,
+                 mvm_exit_name(run->exit_reason));
+        return MVM_STOP_UNHANDLED;
+    }
+}
+
+/* The wall-time limit: SIGALRM sets immediate_exit, which ends KVM_RUN with -EINTR on both backends. */
+static struct kvm_run *volatile timed_run;
+static volatile sig_atomic_t time_expired;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    time_expired = 1;
+    if (timed_run)
+        timed_run->immediate_exit = 1;
+}
+
+static void timer_arm(struct kvm_run *run, uint32_t ms, struct sigaction *old)
+{
+    struct sigaction sa;
+    struct itimerval it = { 0 };
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, old); /* no SA_RESTART: KVM_RUN must return -EINTR */
+    time_expired = 0;
+    timed_run = run;
+    it.it_value.tv_sec = ms / 1000;
+    it.it_value.tv_usec = (ms % 1000) * 1000;
+    /* Re-fire in case the first signal lands between the check and KVM_RUN's entry. */
+    it.it_interval.tv_usec = 10000;
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void timer_disarm(const struct sigaction *old)
+{
+    struct itimerval it = { 0 };
+
+    setitimer(ITIMER_REAL, &it, NULL);
+    timed_run = NULL;
+    sigaction(SIGALRM, old, NULL);
+}
+
+int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_run_result *res)
+{
+    static const struct mvm_run_opts no_opts;
+    struct kvm_run *run = vcpu->run;
+    struct sigaction old_sa;
+    char line[8400];
+    int rc = 0;
+
+    if (!opts)
+        opts = &no_opts;
+    memset(res, 0, sizeof(*res));
+    vcpu->res = res;
+    run->immediate_exit = 0;
+    if (opts->max_ms)
+        timer_arm(run, opts->max_ms, &old_sa);
+    while (res->stop == MVM_STOP_NONE) {
+        if (opts->max_exits && res->exits >= opts->max_exits) {
+            res->stop = MVM_STOP_EXIT_LIMIT;
+            snprintf(res->detail, sizeof(res->detail), "stopped after %llu exits (the limit)",
+                     (unsigned long long)res->exits);
+            break;
+        }
+        rc = vcpu_enter(vcpu);
+        if (rc == -EINTR || rc == -EAGAIN) {
+            rc = 0;
+            if (opts->max_ms && time_expired) {
+                res->stop = MVM_STOP_TIME_LIMIT;
+                snprintf(res->detail, sizeof(res->detail), "stopped after %u ms of wall time (the limit)",
+                         opts->max_ms);
+            }
+            continue;
+        }
+        if (rc < 0)
+            break;
+        res->exits++;
+        if (run->exit_reason < MVM_EXIT_REASONS)
+            res->by_reason[run->exit_reason]++;
+        rc = exit_handle(vcpu, run, res);
+        if (opts->exit_dump) {
+            mvm_exit_format(run, line, sizeof(line));
+            fprintf(opts->exit_dump, "%s\n", line);
+        }
+        if (rc < 0)
+            break;
+        if (rc > 0)
+            res->stop = (enum mvm_stop)rc;
+        rc = 0;
+    }
+    if (opts->max_ms)
+        timer_disarm(&old_sa);
+    if (rc < 0) {
+        res->stop = MVM_STOP_ERROR;
+        snprintf(res->detail, sizeof(res->detail), "%s", mvm_error());
+    } else if (res->stop == MVM_STOP_HLT && !res->detail[0]) {
+        snprintf(res->detail, sizeof(res->detail), "the guest halted (KVM_EXIT_HLT)");
+    }
+    vcpu->res = NULL;
+    return rc;
+}

@@ -1,0 +1,315 @@
+/* VMs: backend choice, creation, memory slots, the checked gpa -> hva translator, handler tables. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core_internal.h"
+
+/* TEMPORARY until backend_soft lands */
+extern const struct mvm_backend mvm_backend_soft __attribute__((weak));
+
+#define PAGE_SIZE 4096ULL
+
+int mvm_ioctl(const struct mvm_backend *be, int fd, unsigned long req, unsigned long arg, const char *name)
+{
+    int rc = be->ioctl(fd, req, arg);
+
+    if (rc < 0)
+        return mvm_fail(-rc, "%s (%s backend): %s", name, be->name, strerror(-rc));
+    return rc;
+}
+
+int mvm_backend_pick(const char *name, const struct mvm_backend **out)
+{
+    if (!name || !strcmp(name, "auto")) {
+        int fd = mvm_backend_kvm.open_dev();
+
+        if (fd >= 0) {
+            mvm_backend_kvm.close(fd);
+            *out = &mvm_backend_kvm;
+        } else {
+            *out = &mvm_backend_soft;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "kvm")) {
+        int fd = mvm_backend_kvm.open_dev();
+
+        if (fd < 0)
+            return mvm_fail(-fd, "backend kvm: cannot open /dev/kvm: %s (try --backend soft, or "
+                                 "tests/kvm-in-qemu/run.sh for real KVM inside QEMU)",
+                            strerror(-fd));
+        mvm_backend_kvm.close(fd);
+        *out = &mvm_backend_kvm;
+        return 0;
+    }
+    if (!strcmp(name, "soft")) {
+        *out = &mvm_backend_soft;
+        return 0;
+    }
+    return mvm_fail(EINVAL, "unknown backend '%s' (expected auto, kvm or soft)", name);
+}
+
+int vm_create(const struct mvm_backend *be, struct mvm_vm **out)
+{
+    struct mvm_vm *vm = calloc(1, sizeof(*vm));
+    int rc;
+
+    if (!vm)
+        return mvm_fail(ENOMEM, "vm_create: out of memory");
+    vm->be = be;
+    vm->fd = -1;
+    vm->sys_fd = be->open_dev();
+    if (vm->sys_fd < 0) {
+        rc = mvm_fail(-vm->sys_fd, "open /dev/kvm (%s backend): %s", be->name, strerror(-vm->sys_fd));
+        free(vm);
+        return rc;
+    }
+    rc = MVM_IOCTL(be, vm->sys_fd, KVM_GET_API_VERSION, 0);
+    if (rc >= 0 && rc != KVM_API_VERSION)
+        rc = mvm_fail(EINVAL, "KVM_GET_API_VERSION: got %d, expected %d", rc, KVM_API_VERSION);
+    if (rc >= 0)
+        rc = vm->run_size = MVM_IOCTL(be, vm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (rc >= 0 && (size_t)vm->run_size < sizeof(struct kvm_run))
+        rc = mvm_fail(EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %d is smaller than struct kvm_run", vm->run_size);
+    if (rc >= 0)
+        rc = vm->fd = MVM_IOCTL(be, vm->sys_fd, KVM_CREATE_VM, 0);
+    if (rc < 0) {
+        vm_destroy(vm);
+        return rc;
+    }
+    *out = vm;
+    return 0;
+}
+
+void vm_destroy(struct mvm_vm *vm)
+{
+    if (!vm)
+        return;
+    for (int i = 0; i < vm->nvcpus; i++) {
+        struct mvm_vcpu *vcpu = vm->vcpus[i];
+
+        if (vcpu->run)
+            vm->be->munmap_run(vcpu->run, vcpu->run_size);
+        vm->be->close(vcpu->fd);
+        free(vcpu);
+    }
+    if (vm->fd >= 0)
+        vm->be->close(vm->fd);
+    if (vm->sys_fd >= 0)
+        vm->be->close(vm->sys_fd);
+    for (int i = 0; i < vm->nslots; i++)
+        munmap(vm->slots[i].hva, vm->slots[i].size);
+    for (int i = 0; i < vm->ndevices; i++)
+        free(vm->devices[i]);
+    free(vm);
+}
+
+const struct mvm_backend *vm_backend(const struct mvm_vm *vm)
+{
+    return vm->be;
+}
+
+int vm_fd(const struct mvm_vm *vm)
+{
+    return vm->fd;
+}
+
+int vm_own(struct mvm_vm *vm, void *p)
+{
+    if (vm->ndevices == (int)(sizeof(vm->devices) / sizeof(vm->devices[0]))) {
+        free(p);
+        return mvm_fail(ENOSPC, "too many devices on one VM");
+    }
+    vm->devices[vm->ndevices++] = p;
+    return 0;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+int vm_mem_add(struct mvm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags)
+{
+    struct kvm_userspace_memory_region region;
+    struct mvm_slot *slot;
+    void *hva;
+    int rc;
+
+    if (size == 0 || (gpa | size) & (PAGE_SIZE - 1))
+        return mvm_fail(EINVAL, "memory slot at gpa 0x%llx size 0x%llx: both must be non-zero multiples of 4 KiB",
+                        (unsigned long long)gpa, (unsigned long long)size);
+    if (gpa + size < gpa)
+        return mvm_fail(EINVAL, "memory slot at gpa 0x%llx size 0x%llx wraps around",
+                        (unsigned long long)gpa, (unsigned long long)size);
+    if (vm->nslots == MVM_MAX_SLOTS)
+        return mvm_fail(ENOSPC, "no free memory slot (max %d)", MVM_MAX_SLOTS);
+    for (int i = 0; i < vm->nslots; i++)
+        if (ranges_overlap(gpa, size, vm->slots[i].gpa, vm->slots[i].size))
+            return mvm_fail(EEXIST, "memory slot at gpa 0x%llx overlaps slot %d", (unsigned long long)gpa, i);
+    hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (hva == MAP_FAILED)
+        return mvm_fail(errno, "guest RAM of %llu bytes: %s", (unsigned long long)size, strerror(errno));
+    region = (struct kvm_userspace_memory_region){
+        .slot = (uint32_t)vm->nslots,
+        .flags = flags,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)hva,
+    };
+    rc = MVM_IOCTL(vm->be, vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+    if (rc < 0) {
+        munmap(hva, size);
+        return rc;
+    }
+    slot = &vm->slots[vm->nslots++];
+    *slot = (struct mvm_slot){ .gpa = gpa, .size = size, .hva = hva, .flags = flags };
+    return 0;
+}
+
+uint64_t vm_mem_size(const struct mvm_vm *vm)
+{
+    uint64_t total = 0;
+
+    for (int i = 0; i < vm->nslots; i++)
+        total += vm->slots[i].size;
+    return total;
+}
+
+void *vm_gpa_to_hva(struct mvm_vm *vm, uint64_t gpa, uint64_t len)
+{
+    for (int i = 0; i < vm->nslots; i++) {
+        const struct mvm_slot *s = &vm->slots[i];
+
+        /* Written so that no sum can overflow: gpa and len come from the guest. */
+        if (gpa >= s->gpa && gpa - s->gpa <= s->size && len <= s->size - (gpa - s->gpa))
+            return s->hva + (gpa - s->gpa);
+    }
+    return NULL;
+}
+
+int vm_write(struct mvm_vm *vm, uint64_t gpa, const void *src, size_t len)
+{
+    void *hva = vm_gpa_to_hva(vm, gpa, len);
+
+    if (!hva)
+        return mvm_fail(EFAULT, "guest-physical range 0x%llx+%zu is not in guest RAM", (unsigned long long)gpa, len);
+    memcpy(hva, src, len);
+    return 0;
+}
+
+int vm_read(struct mvm_vm *vm, uint64_t gpa, void *dst, size_t len)
+{
+    const void *hva = vm_gpa_to_hva(vm, gpa, len);
+
+    if (!hva)
+        return mvm_fail(EFAULT, "guest-physical range 0x%llx+%zu is not in guest RAM", (unsigned long long)gpa, len);
+    memcpy(dst, hva, len);
+    return 0;
+}
+
+int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size_out)
+{
+    struct stat st;
+    void *hva;
+    ssize_t n;
+    int fd, rc = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mvm_fail(errno, "guest image %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mvm_fail(EINVAL, "guest image %s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return mvm_fail(EINVAL, "guest image %s: empty file", path);
+    }
+    hva = vm_gpa_to_hva(vm, gpa, (uint64_t)st.st_size);
+    if (!hva) {
+        close(fd);
+        return mvm_fail(EFBIG, "guest image %s: %lld bytes at gpa 0x%llx do not fit in guest RAM (%llu bytes)",
+                        path, (long long)st.st_size, (unsigned long long)gpa,
+                        (unsigned long long)vm_mem_size(vm));
+    }
+    n = read(fd, hva, (size_t)st.st_size);
+    if (n != st.st_size)
+        rc = mvm_fail(EIO, "guest image %s: short read", path);
+    close(fd);
+    if (rc == 0 && size_out)
+        *size_out = (size_t)st.st_size;
+    return rc;
+}
+
+int vm_pio_register(struct mvm_vm *vm, uint16_t port, uint16_t count, mvm_pio_fn fn, void *opaque)
+{
+    if (count == 0 || (uint32_t)port + count > 0x10000)
+        return mvm_fail(EINVAL, "port range 0x%x+%u is not within 0..0xffff", port, count);
+    if (vm->npio == MVM_MAX_PIO)
+        return mvm_fail(ENOSPC, "port handler table full (max %d)", MVM_MAX_PIO);
+    for (int i = 0; i < vm->npio; i++)
+        if (ranges_overlap(port, count, vm->pio[i].port, vm->pio[i].count))
+            return mvm_fail(EEXIST, "port range 0x%x+%u overlaps a registered handler at 0x%x", port, count,
+                            vm->pio[i].port);
+    vm->pio[vm->npio++] = (struct mvm_pio_entry){ port, count, fn, opaque };
+    return 0;
+}
+
+int vm_mmio_register(struct mvm_vm *vm, uint64_t gpa, uint64_t len, mvm_mmio_fn fn, void *opaque)
+{
+    if (len == 0 || gpa + len < gpa)
+        return mvm_fail(EINVAL, "MMIO range 0x%llx+%llu is empty or wraps", (unsigned long long)gpa,
+                        (unsigned long long)len);
+    if (vm->nmmio == MVM_MAX_MMIO)
+        return mvm_fail(ENOSPC, "MMIO handler table full (max %d)", MVM_MAX_MMIO);
+    for (int i = 0; i < vm->nmmio; i++)
+        if (ranges_overlap(gpa, len, vm->mmio[i].gpa, vm->mmio[i].len))
+            return mvm_fail(EEXIST, "MMIO range 0x%llx+%llu overlaps a registered handler",
+                            (unsigned long long)gpa, (unsigned long long)len);
+    vm->mmio[vm->nmmio++] = (struct mvm_mmio_entry){ gpa, len, fn, opaque };
+    return 0;
+}
+
+int vm_pio_dispatch(struct mvm_vcpu *vcpu, uint16_t port, bool is_write, uint8_t *data, uint32_t size)
+{
+    struct mvm_vm *vm = vcpu->vm;
+
+    if (size != 1 && size != 2 && size != 4)
+        return mvm_fail(EINVAL, "port 0x%x: I/O size %u is not 1, 2 or 4", port, size);
+    for (int i = 0; i < vm->npio; i++) {
+        const struct mvm_pio_entry *e = &vm->pio[i];
+
+        if (port >= e->port && port - e->port < e->count)
+            return e->fn(vcpu, e->opaque, port, is_write, data, size);
+    }
+    if (vcpu->res)
+        vcpu->res->unhandled_io++;
+    if (!is_write)
+        memset(data, 0xff, size);
+    return 0;
+}
+
+int vm_mmio_dispatch(struct mvm_vcpu *vcpu, uint64_t gpa, bool is_write, uint8_t *data, uint32_t len)
+{
+    struct mvm_vm *vm = vcpu->vm;
+
+    if (len == 0 || len > 8)
+        return mvm_fail(EINVAL, "MMIO at gpa 0x%llx: length %u is not 1..8", (unsigned long long)gpa, len);
+    for (int i = 0; i < vm->nmmio; i++) {
+        const struct mvm_mmio_entry *e = &vm->mmio[i];
+
+        if (gpa >= e->gpa && gpa - e->gpa < e->len && len <= e->len - (gpa - e->gpa))
+            return e->fn(vcpu, e->opaque, gpa, is_write, data, len);
+    }
+    if (vcpu->res)
+        vcpu->res->unhandled_io++;
+    if (!is_write)
+        memset(data, 0xff, len);
+    return 0;
+}

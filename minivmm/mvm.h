@@ -1,0 +1,153 @@
+/* minivmm core: VMs, memory slots, vCPUs, the run loop, port and MMIO handler tables. */
+#ifndef MINIVMM_MVM_H
+#define MINIVMM_MVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "abi.h"
+#include "backend.h"
+
+#define MVM_MAX_SLOTS 32
+#define MVM_MAX_PIO 32
+#define MVM_MAX_MMIO 16
+#define MVM_MAX_VCPUS 4
+
+struct mvm_vm;
+struct mvm_vcpu;
+
+/*
+ * Errors: every core function returns -errno (or NULL) and leaves a one-line
+ * message naming what failed; mvm_error() returns it. Nothing in the core exits.
+ */
+const char *mvm_error(void);
+/* Records a message (printf-style) and returns -err, for `return mvm_fail(EINVAL, ...)`. */
+int mvm_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Picks a backend by name: "kvm", "soft" or "auto" (kvm when /dev/kvm opens,
+ * else soft). Returns 0 and sets *out, or -errno with a message.
+ */
+int mvm_backend_pick(const char *name, const struct mvm_backend **out);
+
+/* Creates a VM on a backend: opens the system fd, checks the API version, KVM_CREATE_VM. */
+int vm_create(const struct mvm_backend *be, struct mvm_vm **out);
+/* Destroys a VM with its vCPUs and memory. NULL is fine. */
+void vm_destroy(struct mvm_vm *vm);
+const struct mvm_backend *vm_backend(const struct mvm_vm *vm);
+/* The VM fd, for ioctls the core does not wrap. */
+int vm_fd(const struct mvm_vm *vm);
+
+/*
+ * Adds guest RAM: allocates `size` bytes (page-aligned) and registers them at
+ * `gpa` with KVM_SET_USER_MEMORY_REGION. flags are KVM_MEM_* flags.
+ */
+int vm_mem_add(struct mvm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags);
+/* Total bytes of guest RAM over all slots. */
+uint64_t vm_mem_size(const struct mvm_vm *vm);
+
+/*
+ * The one checked guest-physical -> host translation: returns a host pointer
+ * to [gpa, gpa + len) when one memory slot covers all of it, else NULL.
+ */
+void *vm_gpa_to_hva(struct mvm_vm *vm, uint64_t gpa, uint64_t len);
+/* Copies a host buffer into guest memory; -EFAULT with a message if any byte is outside RAM. */
+int vm_write(struct mvm_vm *vm, uint64_t gpa, const void *src, size_t len);
+/* Copies guest memory out; -EFAULT with a message if any byte is outside RAM. */
+int vm_read(struct mvm_vm *vm, uint64_t gpa, void *dst, size_t len);
+/* Loads a flat binary file at gpa; checks it fits. */
+int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size_out);
+
+/*
+ * Port I/O handler: one element of `size` bytes (1, 2 or 4) at `port`.
+ * For OUT, data holds what the guest wrote; for IN, the handler fills data.
+ * Returns 0, a positive MVM_STOP_* to stop the run loop, or -errno.
+ */
+typedef int (*mvm_pio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write,
+                          uint8_t *data, uint32_t size);
+/* MMIO handler: `len` bytes at guest-physical `gpa`; same return contract. */
+typedef int (*mvm_mmio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint64_t gpa, bool is_write,
+                           uint8_t *data, uint32_t len);
+
+/* Registers a handler for ports [port, port + count). Overlaps are -EEXIST. */
+int vm_pio_register(struct mvm_vm *vm, uint16_t port, uint16_t count, mvm_pio_fn fn, void *opaque);
+/* Registers a handler for guest-physical [gpa, gpa + len). Overlaps are -EEXIST. */
+int vm_mmio_register(struct mvm_vm *vm, uint64_t gpa, uint64_t len, mvm_mmio_fn fn, void *opaque);
+
+/*
+ * Hands one I/O element to the registered handler. Unclaimed ports read as
+ * all ones and swallow writes, as on a PC bus, and count as "unhandled".
+ */
+int vm_pio_dispatch(struct mvm_vcpu *vcpu, uint16_t port, bool is_write, uint8_t *data, uint32_t size);
+/* Same for MMIO; unclaimed addresses read as all ones. */
+int vm_mmio_dispatch(struct mvm_vcpu *vcpu, uint64_t gpa, bool is_write, uint8_t *data, uint32_t len);
+
+/* Creates vCPU `id` and maps its kvm_run. */
+int vcpu_create(struct mvm_vm *vm, int id, struct mvm_vcpu **out);
+struct mvm_vm *vcpu_vm(struct mvm_vcpu *vcpu);
+struct kvm_run *vcpu_run_page(struct mvm_vcpu *vcpu);
+int vcpu_regs_get(struct mvm_vcpu *vcpu, struct kvm_regs *regs);
+int vcpu_regs_set(struct mvm_vcpu *vcpu, const struct kvm_regs *regs);
+int vcpu_sregs_get(struct mvm_vcpu *vcpu, struct kvm_sregs *sregs);
+int vcpu_sregs_set(struct mvm_vcpu *vcpu, const struct kvm_sregs *sregs);
+/* One KVM_RUN. -EINTR when a signal or the time limit interrupted it. */
+int vcpu_enter(struct mvm_vcpu *vcpu);
+
+/* Why the run loop stopped. Positive so handlers can return them. */
+enum mvm_stop {
+    MVM_STOP_NONE = 0,
+    MVM_STOP_HLT = 1,        /* the guest halted */
+    MVM_STOP_DONE,           /* the guest reported GUEST_DONE */
+    MVM_STOP_ASSERT,         /* the guest reported a failed GUEST_ASSERT */
+    MVM_STOP_SHUTDOWN,       /* triple fault */
+    MVM_STOP_INTERNAL_ERROR, /* KVM could not run or emulate the guest */
+    MVM_STOP_EXIT_LIMIT,     /* more exits than allowed */
+    MVM_STOP_TIME_LIMIT,     /* wall time ran out */
+    MVM_STOP_UNHANDLED,      /* an exit reason the VMM does not handle */
+    MVM_STOP_ERROR,          /* the VMM failed (see mvm_error) */
+};
+const char *mvm_stop_name(enum mvm_stop stop);
+
+/* Exit counters indexed by KVM_EXIT_* reason (up to 64). */
+#define MVM_EXIT_REASONS 64
+
+struct mvm_run_opts {
+    uint64_t max_exits;     /* 0: no limit */
+    uint32_t max_ms;        /* wall time; 0: no limit */
+    FILE *exit_dump;        /* canonical exit dump, one line per userspace exit; NULL: none */
+};
+
+struct mvm_run_result {
+    enum mvm_stop stop;
+    uint64_t exits;                        /* userspace exits in this run */
+    uint64_t by_reason[MVM_EXIT_REASONS];  /* userspace exits per KVM_EXIT_* */
+    uint64_t unhandled_io;                 /* I/O to ports nobody registered */
+    struct mvm_ucall ucall;                /* the last ucall (cmd 0 if none) */
+    uint32_t internal_suberror;
+    char detail[160];                      /* one line: why it stopped, for people */
+};
+
+/*
+ * The run loop: KVM_RUN, then the one exit switch, until a handler stops it,
+ * the guest halts or reports done/failure, or a limit is hit.
+ * Returns 0 with *res filled (also for guest failures), or -errno when the
+ * VMM itself failed.
+ */
+int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_run_result *res);
+
+/* Writes the canonical one-line text of the exit in `run` (after it was handled). */
+void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len);
+/* The KVM_EXIT_* name ("IO", "HLT", ...); "UNKNOWN" past the table. */
+const char *mvm_exit_name(uint32_t reason);
+
+/* The serial console (COM1, transmit side) and the 0xe9 debug port, writing to `out` (NULL: discard). */
+int vm_console_add(struct mvm_vm *vm, FILE *out);
+/* The ucall test port; MVM_UCALL_PRINT lines go to `log` (NULL: discard). */
+int vm_testport_add(struct mvm_vm *vm, FILE *log);
+/* Both of the above, sharing `console`. */
+int vm_devices_add_standard(struct mvm_vm *vm, FILE *console);
+
+#endif

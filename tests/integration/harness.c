@@ -1,0 +1,163 @@
+/* Integration-test harness: run a built guest on the chosen backend and capture everything it did. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "lab_parts.h"
+
+const char *harness_backend_name(void)
+{
+    const char *b = getenv("MINIVMM_BACKEND");
+
+    return b && *b ? b : "auto";
+}
+
+void harness_guest_path(const char *name, char *buf, size_t len)
+{
+    const char *dir = getenv("MINIVMM_GUEST_DIR");
+
+    snprintf(buf, len, "%s/%s.bin", dir && *dir ? dir : "build/guests", name);
+}
+
+static int slurp(const char *path, void **data, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+        close(fd);
+        return -EINVAL;
+    }
+    *data = malloc((size_t)st.st_size);
+    n = *data ? read(fd, *data, (size_t)st.st_size) : -1;
+    close(fd);
+    if (n != st.st_size) {
+        free(*data);
+        return -EIO;
+    }
+    *len = (size_t)st.st_size;
+    return 0;
+}
+
+int harness_run_guest(const char *name, struct guest_run *run)
+{
+    char path[512];
+    void *code = NULL;
+    size_t len = 0;
+    int rc;
+
+    harness_guest_path(name, path, sizeof(path));
+    rc = slurp(path, &code, &len);
+    if (rc < 0) {
+        memset(run, 0, sizeof(*run));
+        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
+                 strerror(-rc));
+        return rc;
+    }
+    rc = harness_run_code(code, len, 0x1000, 0x1000, run);
+    free(code);
+    return rc;
+}
+
+int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, struct guest_run *run)
+{
+    const struct mvm_backend *be;
+    struct mvm_vm *vm = NULL;
+    struct mvm_vcpu *vcpu;
+    FILE *console, *exits;
+    struct mvm_run_opts opts = { .max_exits = 100000, .max_ms = 5000 };
+    int rc;
+
+    memset(run, 0, sizeof(*run));
+    console = open_memstream(&run->console, &run->console_len);
+    exits = open_memstream(&run->exits, &run->exits_len);
+    if (!console || !exits)
+        return -ENOMEM;
+    opts.exit_dump = exits;
+    rc = mvm_backend_pick(harness_backend_name(), &be);
+    if (rc == 0) {
+        run->backend = be->name;
+        rc = vm_create(be, &vm);
+    }
+    if (rc == 0)
+        rc = vm_mem_add(vm, 0, 2 << 20, 0);
+    if (rc == 0)
+        rc = vm_devices_add_standard(vm, console);
+    if (rc == 0)
+        rc = vm_write(vm, load_gpa, code, len);
+    if (rc == 0)
+        rc = vcpu_create(vm, 0, &vcpu);
+    if (rc == 0)
+        rc = lab1_vcpu_setup_real(vcpu, entry_gpa);
+    if (rc < 0) {
+        snprintf(run->error, sizeof(run->error), "VM setup failed: %s", mvm_error());
+    } else {
+        run->rc = vcpu_run(vcpu, &opts, &run->res);
+        vcpu_regs_get(vcpu, &run->regs);
+        vcpu_sregs_get(vcpu, &run->sregs);
+    }
+    vm_destroy(vm);
+    fclose(console);
+    fclose(exits);
+    return rc;
+}
+
+void harness_free(struct guest_run *run)
+{
+    free(run->console);
+    free(run->exits);
+    run->console = run->exits = NULL;
+}
+
+int harness_count_exits(const struct guest_run *run, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    int n = 0;
+
+    for (const char *line = run->exits; line && *line;) {
+        const char *nl = strchr(line, '\n');
+
+        if (!strncmp(line, prefix, plen))
+            n++;
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return n;
+}
+
+const char *harness_explain(const struct guest_run *run)
+{
+    static char buf[1024];
+
+    if (run->error[0])
+        snprintf(buf, sizeof(buf), "%s", run->error);
+    else
+        snprintf(buf, sizeof(buf), "the VM stopped: %s after %llu exits on the %s backend; %s",
+                 mvm_stop_name(run->res.stop), (unsigned long long)run->res.exits, run->backend,
+                 run->res.detail[0] ? run->res.detail : "no detail");
+    return buf;
+}
+
+int harness_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n)
+{
+    if (argc == 3 && !strcmp(argv[1], "--only")) {
+        cmocka_set_test_filter(argv[2]);
+    } else if (argc == 2 && !strcmp(argv[1], "--list")) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", tests[i].name);
+        return 0;
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: %s [--only TEST | --list]\n", argv[0]);
+        return 2;
+    }
+    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
