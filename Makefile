@@ -19,8 +19,9 @@ LDLIBS := $(UNICORN_LIBS) -lpthread
 GUEST_CFLAGS := -ffreestanding -fno-pic -fno-stack-protector -mno-red-zone -nostdlib -Iminivmm -Iguest-kernels
 GUEST_LD := ld
 
-# The lab parts: solutions by default, or a student's file.
-LAB1_SRC ?= solutions/lab1-realmode/lab1_realmode.c
+# The lab parts: solutions by default (the starter where there is none, as in the handout), or a student's file.
+lab_part = $(firstword $(wildcard solutions/$(1)) labs/$(1))
+LAB1_SRC ?= $(call lab_part,lab1-realmode/lab1_realmode.c)
 
 CORE_SRC := $(sort $(filter-out minivmm/main.c,$(wildcard minivmm/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/obj/%.o)
@@ -34,10 +35,13 @@ GUESTS := $(LAB1_GUESTS) $(PROBE16_GUESTS)
 
 HARNESS_OBJ := $(O)/obj/tests/integration/harness.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
-INTEGRATION_TESTS := $(O)/tests/test_lab1 $(O)/tests/test_lab1_hidden
+# Integration tests: tests/integration/test_*.c (visible) and tests/hidden/LAB/test_*.c (absent from the handout).
+INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
+HIDDEN_SRC := $(wildcard tests/hidden/*/test_*.c)
+INTEGRATION_TESTS := $(patsubst %.c,$(O)/tests/%,$(notdir $(INTEGRATION_SRC) $(HIDDEN_SRC)))
 TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
-.PHONY: all deps demo test check grade guests tests clean help handout
+.PHONY: all deps demo test check grade guests tests clean help handout gradescope
 all: $(MINIVMM) $(GUESTS) $(TEST_BINS)
 
 help:
@@ -78,15 +82,13 @@ $(O)/tests/test_%: $(O)/obj/tests/unit/test_%.o $(LAB_OBJ) $(LIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(O)/tests/test_lab1: $(O)/obj/tests/integration/test_lab1.o $(HARNESS_OBJ) $(LAB_OBJ) $(LIB)
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-
-$(O)/tests/test_lab1_hidden: $(O)/obj/tests/hidden/lab1/test_lab1_hidden.o $(HARNESS_OBJ) $(LAB_OBJ) $(LIB)
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+define integration_test_rule
+$(O)/tests/$(notdir $(1:.c=)): $(O)/obj/$(1:.c=.o) $$(HARNESS_OBJ) $$(LAB_OBJ) $$(LIB)
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
+endef
+$(foreach src,$(INTEGRATION_SRC) $(HIDDEN_SRC),$(eval $(call integration_test_rule,$(src))))
 
 $(O)/obj/tests/%.o: CFLAGS += -Itests/integration
 
@@ -113,6 +115,14 @@ check: all
 
 grade: deps
 	$(Q)./tests/grading/grade.py $(LAB) $(STUDENT)
+
+## make handout         the student tree in build/handout/ (no solutions, no hidden tests)
+handout:
+	$(Q)./scripts/make-handout.sh
+
+## make gradescope LAB=n   the Gradescope autograder zip in build/gradescope/
+gradescope:
+	$(Q)./scripts/make-gradescope.sh $(LAB)
 
 clean:
 	rm -rf build

@@ -26,4 +26,73 @@ int lab1_exit_io(struct mvm_vcpu *vcpu, struct kvm_run *run);
  */
 int lab1_exit_hlt(struct mvm_vcpu *vcpu, struct kvm_run *run);
 
+/* Labs 2 and 3: bit constants and the boot layout (MVM_BOOT_*) are in x86.h. */
+#include "x86.h"
+
+/*
+ * Lab 2. Encodes the code/data segment `seg` (as KVM describes a loaded
+ * segment: byte-granular base and limit, type, s, dpl, present, avl, l, db,
+ * g) into the 8-byte GDT descriptor the CPU reads when a selector is loaded.
+ * With g set, seg->limit counts bytes and its low 12 bits must be all ones;
+ * without g it must fit in 20 bits. The base must fit in 32 bits.
+ * Returns 0 and sets *desc_out, or -EINVAL with a message naming the field.
+ */
+int lab2_gdt_entry_encode(const struct kvm_segment *seg, uint64_t *desc_out);
+
+/*
+ * Lab 2. Puts a fresh vCPU in 32-bit protected mode at `entry_gpa` without
+ * running any guest code: writes the boot GDT (null, flat code32, flat data,
+ * code64; selectors MVM_SEL_*) at MVM_BOOT_GDT_GPA and points GDTR at it,
+ * loads CS = MVM_SEL_CODE32 and DS/ES/FS/GS/SS = MVM_SEL_DATA with the same
+ * hidden state their descriptors hold (flat: base 0, limit 4 GiB), sets
+ * CR0.PE, EIP = entry_gpa, ESP = MVM_BOOT_STACK_TOP, EFLAGS = 0x2.
+ * Returns 0 or -errno with a message.
+ */
+int lab2_vcpu_setup_protected(struct mvm_vcpu *vcpu, uint64_t entry_gpa);
+
+/* Lab 3. A bump allocator of page-table pages inside guest RAM: [base_gpa, base_gpa + size). */
+struct lab3_pt_pool {
+    uint64_t base_gpa;
+    uint64_t size;
+    uint64_t used;     /* bytes handed out so far; the first page is the PML4 */
+    uint64_t pml4_gpa; /* what CR3 points at, once a page has been mapped */
+};
+
+/*
+ * Lab 3. Maps one page: guest-virtual `gva` -> guest-physical `gpa`, of
+ * `page_size` X86_PAGE_SIZE (a PT entry) or X86_LARGE_PAGE_SIZE (a PDE with
+ * PS), with the entry flags `flags` (X86_PTE_*; P is implied). Missing
+ * tables are taken zeroed from `pool` (the first one becomes the PML4).
+ * Both addresses must be aligned to the page size and gva canonical.
+ * Returns 0, -EINVAL (bad argument), -EEXIST (something is mapped there
+ * already), -ENOSPC (pool exhausted) or -EFAULT (pool outside RAM).
+ */
+int lab3_page_map(struct mvm_vm *vm, struct lab3_pt_pool *pool, uint64_t gva, uint64_t gpa, uint64_t page_size,
+                  uint64_t flags);
+
+/*
+ * Lab 3. Builds minivmm's standard page tables (x86.h, MVM_IDENTITY_MAP_SIZE):
+ * [0, 2 MiB) identity with 4 KiB pages except page 0, [2 MiB, 1 GiB)
+ * identity with 2 MiB pages, and [0, 1 GiB) again at MVM_HIGHER_HALF_GVA
+ * with 2 MiB pages; all writable. Returns 0 and sets *cr3_out, or -errno.
+ */
+int lab3_page_tables_build(struct mvm_vm *vm, struct lab3_pt_pool *pool, uint64_t *cr3_out);
+
+/*
+ * Lab 3. Puts a fresh vCPU in 64-bit long mode at guest-virtual `entry_gva`
+ * with the page tables at `cr3`: protected mode first (lab 2), then CS =
+ * MVM_SEL_CODE64 (L = 1, D = 0), CR4.PAE, EFER.LME and LMA, CR0.PG.
+ * Returns 0 or -errno with a message.
+ */
+int lab3_vcpu_setup_long(struct mvm_vcpu *vcpu, uint64_t entry_gva, uint64_t cr3);
+
+/*
+ * Lab 3. Walks the guest's 4-level page tables at `cr3` in software, as the
+ * MMU would: guest-virtual `gva` -> guest-physical. Handles 2 MiB and 1 GiB
+ * pages. Returns 0 and sets *gpa_out, or -EFAULT with a message naming the
+ * level whose entry is not present (or lies outside guest RAM), or -EINVAL
+ * for a non-canonical gva.
+ */
+int lab3_gva_to_gpa(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa_out);
+
 #endif

@@ -10,7 +10,9 @@ Exit status: 0 full marks, 1 any points lost, 2 the grader itself could not run.
 import argparse
 import json
 import os
+import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,10 +47,26 @@ def load_table(lab):
 
 
 def default_student_dir(lab):
-    for d in sorted(os.listdir(os.path.join(REPO, "solutions"))):
-        if d.startswith(f"lab{lab}-"):
-            return os.path.join(REPO, "solutions", d)
-    raise SystemExit(f"grade: no solutions/lab{lab}-* directory")
+    """The reference solution; in the handout (no solutions/) the starter files."""
+    for top in ("solutions", "labs"):
+        base = os.path.join(REPO, top)
+        for d in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+            if d.startswith(f"lab{lab}-"):
+                return os.path.join(base, d)
+    raise SystemExit(f"grade: no solutions/lab{lab}-* or labs/lab{lab}-* directory")
+
+
+def find_part(student, name):
+    """The student's copy of a lab file: at the top of the submission, else the first one in a subfolder.
+    Symlinks are refused (they could point at the grader's own files)."""
+    top = os.path.join(student, name)
+    if os.path.isfile(top) and not os.path.islink(top):
+        return top
+    for root, dirs, files in sorted(os.walk(student)):
+        dirs.sort()
+        if name in files and not os.path.islink(os.path.join(root, name)):
+            return os.path.join(root, name)
+    return None
 
 
 def build(scratch, parts, student, binaries):
@@ -57,9 +75,9 @@ def build(scratch, parts, student, binaries):
     os.makedirs(src)
     make_vars = []
     for var, name in parts:
-        path = os.path.join(student, name)
-        if not os.path.isfile(path) or os.path.islink(path):
-            return False, f"missing student file {name} in {student}"
+        path = find_part(student, name)
+        if not path:
+            return False, f"missing student file {name} in {student} (submit it, at the top or in any folder)"
         shutil.copyfile(path, os.path.join(src, name))
         make_vars.append(f"{var}={os.path.join(src, name)}")
     out = os.path.join(scratch, "build")
@@ -87,23 +105,44 @@ def failure_text(output):
     return "\n".join(keep[-12:])
 
 
-def run_test(bindir, guestdir, backend, test):
+def run_test(bindir, guestdir, backend, test, timeout):
+    """Runs one test in its own process. It passes only if cmocka says so AND the process echoes the
+    token handed to it on fd 3, read before any student code ran."""
     exe = os.path.join(bindir, test["binary"])
-    env = dict(os.environ, MINIVMM_BACKEND=backend, MINIVMM_GUEST_DIR=guestdir, CMOCKA_MESSAGE_OUTPUT="STDOUT")
+    token = secrets.token_hex(16)
+    rfd, wfd = os.pipe()
+    os.write(wfd, token.encode())
+    os.close(wfd)
+    env = dict(os.environ, MINIVMM_BACKEND=backend, MINIVMM_GUEST_DIR=guestdir, CMOCKA_MESSAGE_OUTPUT="STDOUT",
+               MINIVMM_GRADER_TOKEN_FD="3")
+
+    def child_setup():
+        os.dup2(rfd, 3)
+        limit_child()
+
     try:
         p = subprocess.run([exe, "--only", test["name"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, errors="replace", timeout=TEST_TIMEOUT_S, env=env, preexec_fn=limit_child)
+                           text=True, errors="replace", timeout=timeout, env=env, preexec_fn=child_setup,
+                           pass_fds=(rfd,))
     except subprocess.TimeoutExpired:
-        return False, f"timed out after {TEST_TIMEOUT_S} s (an infinite loop in the VMM?)"
-    out = p.stdout[-4000:]
+        return False, f"timed out after {timeout} s (an infinite loop in the VMM?)"
+    finally:
+        os.close(rfd)
+    out = p.stdout[-6000:]
     if p.returncode < 0:
         sig = signal.Signals(-p.returncode).name
         return False, f"the test process crashed with {sig}" + (" (a NULL or wild pointer?)" if sig == "SIGSEGV" else "") + \
             ("\n" + failure_text(out) if failure_text(out) else "")
+    m = re.search(r"Test failed with exception: .*\((\d+)\)", out)
+    if m:  # cmocka caught the signal itself
+        sig = signal.Signals(int(m.group(1))).name
+        return False, f"the test process crashed with {sig}" + (" (a NULL or wild pointer?)" if sig == "SIGSEGV" else "")
     if "[==========] 0 test(s) run." in out:
         return False, f"test {test['name']} does not exist in {test['binary']} (grading table out of date)"
-    if p.returncode == 0 and "[  PASSED  ] 1 test(s)." in out:
+    if p.returncode == 0 and "[  PASSED  ] 1 test(s)." in out and f"grader-token {token}" in out:
         return True, ""
+    if p.returncode == 0 and "[  PASSED  ] 1 test(s)." in out:
+        return False, "the test reported success without the grader's token: the output was tampered with"
     return False, failure_text(out) or f"the test exited with status {p.returncode}"
 
 
@@ -114,6 +153,7 @@ def main():
     ap.add_argument("--backend", default=os.environ.get("MINIVMM_BACKEND", "auto"), choices=["auto", "kvm", "soft"])
     ap.add_argument("--json", help="where to write Gradescope's results.json (default: build/grade/labN/results.json)")
     ap.add_argument("--quiet", action="store_true", help="only the total")
+    ap.add_argument("--timeout", type=int, default=TEST_TIMEOUT_S, help="seconds per test (default %(default)s)")
     args = ap.parse_args()
 
     parts, tests = load_table(args.lab)
@@ -131,7 +171,7 @@ def main():
         for t in tests:
             if ok:
                 passed, msg = run_test(os.path.join(scratch, "build", "tests"), os.path.join(scratch, "build", "guests"),
-                                       args.backend, t)
+                                       args.backend, t, args.timeout)
             else:
                 passed, msg = False, "build failed:\n" + "\n".join(log.strip().splitlines()[-15:])
             results.append(dict(t, score=t["max"] if passed else 0, passed=passed, output=msg))

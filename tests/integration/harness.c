@@ -147,8 +147,37 @@ const char *harness_explain(const struct guest_run *run)
     return buf;
 }
 
+/*
+ * The grader hands a random token on fd 3 and counts a test as passed only if
+ * the token comes back after cmocka's verdict. It is read before any student
+ * code runs, so printing a fake "PASSED" line from student code earns nothing.
+ */
+static int grader_token_read(char *token, size_t len)
+{
+    const char *fd_env = getenv("MINIVMM_GRADER_TOKEN_FD");
+    ssize_t n;
+    int fd;
+
+    if (!fd_env)
+        return 0;
+    fd = atoi(fd_env);
+    n = read(fd, token, len - 1);
+    close(fd);
+    unsetenv("MINIVMM_GRADER_TOKEN_FD");
+    if (n <= 0)
+        return -1;
+    token[n] = '\0';
+    return 1;
+}
+
 int harness_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n)
 {
+    char token[80];
+    int have_token = grader_token_read(token, sizeof(token));
+    int failed;
+
+    if (have_token < 0)
+        return 2;
     if (argc == 3 && !strcmp(argv[1], "--only")) {
         cmocka_set_test_filter(argv[2]);
     } else if (argc == 2 && !strcmp(argv[1], "--list")) {
@@ -159,5 +188,10 @@ int harness_main(int argc, char **argv, const char *group, const struct CMUnitTe
         fprintf(stderr, "usage: %s [--only TEST | --list]\n", argv[0]);
         return 2;
     }
-    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    if (have_token && failed == 0) {
+        printf("grader-token %s\n", token);
+        explicit_bzero(token, sizeof(token));
+    }
+    return failed;
 }

@@ -1,0 +1,133 @@
+/* x86 architectural bits (CR0/CR4/EFER, GDT descriptors, page-table entries) and minivmm's boot layout for 32/64-bit guests. */
+#ifndef MINIVMM_X86_H
+#define MINIVMM_X86_H
+
+/*
+ * Shared by the VMM (lab parts, walker) and the freestanding guests, so the
+ * constants are plain integers that also work in assembler.
+ */
+
+/* Control registers (Intel SDM vol. 3, 2.5; AMD APM vol. 2, 3.1). */
+#define X86_CR0_PE (1u << 0)  /* protection enable: segments come from descriptors */
+#define X86_CR0_MP (1u << 1)
+#define X86_CR0_ET (1u << 4)  /* hard-wired to 1 on every CPU since the 486 */
+#define X86_CR0_NE (1u << 5)
+#define X86_CR0_WP (1u << 16) /* supervisor writes honour read-only pages */
+#define X86_CR0_PG (1u << 31) /* paging; needs PE */
+#define X86_CR4_PSE (1u << 4)
+#define X86_CR4_PAE (1u << 5) /* 64-bit page-table entries; required for long mode */
+
+/* The EFER MSR. */
+#define X86_MSR_EFER 0xc0000080u
+#define X86_EFER_SCE (1u << 0)
+#define X86_EFER_LME (1u << 8)  /* long mode enable: takes effect when CR0.PG is set */
+#define X86_EFER_LMA (1u << 10) /* long mode active: set by the CPU (by the VMM through sregs) */
+#define X86_EFER_NXE (1u << 11)
+
+/* Exception vectors used by the lab guests. */
+#define X86_VEC_GP 13 /* general protection: a segment limit or privilege violation */
+#define X86_VEC_PF 14 /* page fault: CR2 holds the address, the error code says why */
+#define X86_PF_ERR_PRESENT (1u << 0) /* 0: the page was not present; 1: a protection violation */
+#define X86_PF_ERR_WRITE (1u << 1)
+#define X86_PF_ERR_USER (1u << 2)
+#define X86_PF_ERR_FETCH (1u << 4)
+
+/*
+ * A GDT segment descriptor is 8 bytes with its fields scattered for 286
+ * compatibility (SDM vol. 3, 3.4.5):
+ *   bits  0-15 limit 15:0      bits 16-39 base 23:0
+ *   bits 40-43 type            bit  44    S (1: code/data, 0: system)
+ *   bits 45-46 DPL             bit  47    P (present)
+ *   bits 48-51 limit 19:16     bit  52    AVL
+ *   bit  53    L (64-bit code) bit  54    D/B (32-bit default size)
+ *   bit  55    G (limit counts 4 KiB units)   bits 56-63 base 31:24
+ */
+#define X86_DESC_LIMIT_LO_SHIFT 0
+#define X86_DESC_BASE_LO_SHIFT 16 /* base 23:0 */
+#define X86_DESC_TYPE_SHIFT 40
+#define X86_DESC_S (1ull << 44)
+#define X86_DESC_DPL_SHIFT 45
+#define X86_DESC_P (1ull << 47)
+#define X86_DESC_LIMIT_HI_SHIFT 48 /* limit 19:16 */
+#define X86_DESC_AVL (1ull << 52)
+#define X86_DESC_L (1ull << 53)
+#define X86_DESC_DB (1ull << 54)
+#define X86_DESC_G (1ull << 55)
+#define X86_DESC_BASE_HI_SHIFT 56 /* base 31:24 */
+#define X86_DESC_LIMIT_MAX 0xfffffu /* the 20-bit limit field */
+
+/* Code/data segment types (S = 1); bit 0 is "accessed", which the CPU sets on load. */
+#define X86_SEG_TYPE_ACCESSED 0x1
+#define X86_SEG_TYPE_DATA_RW 0x2   /* data, read/write */
+#define X86_SEG_TYPE_DATA_DOWN 0x4 /* data, expand-down */
+#define X86_SEG_TYPE_CODE 0x8      /* code, execute-only */
+#define X86_SEG_TYPE_CODE_XR 0xa   /* code, execute/read */
+
+/*
+ * 4-level paging (IA-32e, SDM vol. 3, 4.5): a 48-bit virtual address is four
+ * 9-bit indices (PML4, PDPT, PD, PT) and a 12-bit offset. Each table is one
+ * 4 KiB page of 512 8-byte entries.
+ */
+#define X86_PTE_P (1ull << 0)
+#define X86_PTE_RW (1ull << 1)
+#define X86_PTE_US (1ull << 2)
+#define X86_PTE_PWT (1ull << 3)
+#define X86_PTE_PCD (1ull << 4)
+#define X86_PTE_A (1ull << 5)
+#define X86_PTE_D (1ull << 6)
+#define X86_PTE_PS (1ull << 7) /* in a PDE (PDPTE): this entry maps a 2 MiB (1 GiB) page */
+#define X86_PTE_G (1ull << 8)
+#define X86_PTE_NX (1ull << 63)
+#define X86_PTE_ADDR_MASK 0x000ffffffffff000ull /* bits 51:12: the next table or the page frame */
+#define X86_PT_ENTRIES 512
+#define X86_PT_INDEX_BITS 9
+#define X86_PAGE_SHIFT 12
+#define X86_PAGE_SIZE 0x1000ull
+#define X86_LARGE_PAGE_SHIFT 21
+#define X86_LARGE_PAGE_SIZE 0x200000ull /* 2 MiB: a PDE with PS */
+#define X86_HUGE_PAGE_SIZE 0x40000000ull /* 1 GiB: a PDPTE with PS */
+/* Index of `gva` in the table of `level` (4 = PML4, 3 = PDPT, 2 = PD, 1 = PT). */
+#define X86_PT_INDEX(gva, level) (((gva) >> (X86_PAGE_SHIFT + X86_PT_INDEX_BITS * ((level) - 1))) & 0x1ff)
+
+/*
+ * minivmm's boot layout for guests that start in protected or long mode
+ * (lab 2's and lab 3's set-up functions, the CLI and the tests all use it;
+ * guest linker scripts link at MVM_BOOT_LOAD_GPA).
+ *   0x000500  the boot GDT the VMM writes: null, code32, data, code64
+ *   0x001000  the guest image, entered at its first byte (as in lab 1), up
+ *             to 0x60000; the VMM's initial stack grows down from 0x70000
+ *   0x070000  the page-table pool: lab 3's page tables, 16 pages
+ */
+#define MVM_BOOT_GDT_GPA 0x500
+#define MVM_BOOT_GDT_ENTRIES 4
+#define MVM_BOOT_LOAD_GPA 0x1000
+#define MVM_BOOT_STACK_TOP 0x70000
+#define MVM_BOOT_PT_POOL_GPA 0x70000
+#define MVM_BOOT_PT_POOL_SIZE 0x10000
+/* Selectors of the boot GDT: index * 8, table indicator 0, RPL 0. */
+#define MVM_SEL_CODE32 0x08
+#define MVM_SEL_DATA 0x10
+#define MVM_SEL_CODE64 0x18
+/*
+ * Lab 3's page tables: [0, 1 GiB) identity-mapped (the first 2 MiB with
+ * 4 KiB pages, page 0 left unmapped to catch NULL; the rest with 2 MiB
+ * pages, whether or not a memory slot backs it), and the same physical
+ * range again at the higher-half alias MVM_HIGHER_HALF_GVA + gpa.
+ */
+#define MVM_IDENTITY_MAP_SIZE 0x40000000ull
+#define MVM_HIGHER_HALF_GVA 0xffffffff80000000ull
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+_Static_assert(X86_DESC_BASE_HI_SHIFT + 8 == 64, "GDT descriptor: base 31:24 fills the top byte");
+_Static_assert((X86_DESC_G | X86_DESC_DB | X86_DESC_L | X86_DESC_AVL) == 0xfull << 52,
+               "GDT descriptor: the flags nibble is bits 52-55");
+_Static_assert(X86_PT_ENTRIES * sizeof(uint64_t) == X86_PAGE_SIZE, "a page table is one page of 8-byte entries");
+_Static_assert(X86_PT_INDEX(MVM_HIGHER_HALF_GVA, 4) == 511 && X86_PT_INDEX(MVM_HIGHER_HALF_GVA, 3) == 510,
+               "the higher-half alias lives in the last PML4 slot, second-to-last PDPT slot");
+_Static_assert(MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8 <= MVM_BOOT_LOAD_GPA, "boot GDT below the image");
+_Static_assert(MVM_BOOT_PT_POOL_GPA % X86_PAGE_SIZE == 0, "page tables are page-aligned");
+#endif
+
+#endif

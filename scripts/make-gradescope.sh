@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make gradescope LAB=n`: the autograder zip for Gradescope (setup.sh, run_autograder, the kit's source).
+set -euo pipefail
+lab=${1:?usage: make-gradescope.sh LAB}
+cd "$(dirname "$0")/.."
+[ -f "tests/grading/lab$lab.points" ] || { echo "make-gradescope: no lab $lab (no tests/grading/lab$lab.points)" >&2; exit 2; }
+out=build/gradescope/lab$lab
+rm -rf "$out"
+mkdir -p "$out/pkg/source"
+# The kit as committed, hidden tests included, solutions not (the grader never needs them).
+git archive --format=tar HEAD | tar -x -C "$out/pkg/source"
+rm -rf "$out/pkg/source/solutions"
+
+cat >"$out/pkg/setup.sh" <<'SETUP'
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, on its Ubuntu image, to build the autograder image.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq build-essential pkg-config libcmocka-dev libncurses-dev python3 cmake curl >/dev/null
+# Unicorn >= 2.1: from apt where the distribution has it, else built from the upstream release.
+if ! apt-get install -y -qq libunicorn-dev >/dev/null 2>&1 || ! pkg-config --atleast-version=2.1 unicorn; then
+    tmp=$(mktemp -d)
+    curl -fsSL https://github.com/unicorn-engine/unicorn/archive/refs/tags/2.1.1.tar.gz | tar -xz -C "$tmp"
+    cmake -S "$tmp/unicorn-2.1.1" -B "$tmp/build" -DUNICORN_ARCH=x86 -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$tmp/build" -j"$(nproc)" >/dev/null
+    cmake --install "$tmp/build" >/dev/null
+    ldconfig
+fi
+pkg-config --atleast-version=2.1 unicorn
+cd /autograder/source && make -s all
+SETUP
+
+cat >"$out/pkg/run_autograder" <<RUN
+#!/usr/bin/env bash
+# Gradescope runs this per submission: /autograder/submission in, /autograder/results/results.json out.
+# AUTOGRADER_ROOT moves /autograder elsewhere (the kit's own tests use it).
+root=\${AUTOGRADER_ROOT:-/autograder}
+cd "\$root/source"
+mkdir -p "\$root/results"
+exec python3 tests/grading/grade.py $lab "\$root/submission" --backend auto --json "\$root/results/results.json"
+RUN
+chmod +x "$out/pkg/setup.sh" "$out/pkg/run_autograder"
+python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1], "zip", sys.argv[2])' "$out/autograder" "$out/pkg"
+echo "make-gradescope: $out/autograder.zip (upload it as the autograder of lab $lab; students submit $(sed -n 's/^@part [A-Z0-9_]* //p' "tests/grading/lab$lab.points" | tr '\n' ' '))"
