@@ -7,9 +7,8 @@ cd "$(dirname "$0")/.."
 out=build/gradescope/lab$lab
 rm -rf "$out"
 mkdir -p "$out/pkg/source"
-# The kit as committed, hidden tests included, solutions not (the grader never needs them).
-git archive --format=tar HEAD | tar -x -C "$out/pkg/source"
-rm -rf "$out/pkg/source/solutions"
+# The kit as checked out, hidden tests included, solutions not (the grader never needs them).
+git ls-files -z --cached --others --exclude-standard | grep -zv '^solutions/' | xargs -0 cp --parents -t "$out/pkg/source"
 
 cat >"$out/pkg/setup.sh" <<'SETUP'
 #!/usr/bin/env bash
