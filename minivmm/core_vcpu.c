@@ -5,16 +5,41 @@
 
 #include "core_internal.h"
 
+/*
+ * A vCPU's CPUID table starts empty: until the VMM sets one, CPUID answers zeros and KVM refuses
+ * EFER.LME (no long mode in CPUID). Like every VMM, give the guest what the backend supports.
+ */
+static int vcpu_cpuid_set_supported(struct mvm_vm *vm, int vcpu_fd)
+{
+    enum { MAX_ENTRIES = 256 };
+    struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + MAX_ENTRIES * sizeof(cpuid->entries[0]));
+    int rc;
+
+    if (!cpuid)
+        return mvm_fail(ENOMEM, "vcpu_create: out of memory");
+    cpuid->nent = MAX_ENTRIES;
+    rc = MVM_IOCTL(vm->be, vm->sys_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
+    if (rc >= 0)
+        rc = MVM_IOCTL(vm->be, vcpu_fd, KVM_SET_CPUID2, cpuid);
+    free(cpuid);
+    return rc < 0 ? rc : 0;
+}
+
 int vcpu_create(struct mvm_vm *vm, int id, struct mvm_vcpu **out)
 {
     struct mvm_vcpu *vcpu;
-    int fd;
+    int fd, rc;
 
     if (vm->nvcpus == MVM_MAX_VCPUS)
         return mvm_fail(ENOSPC, "vcpu_create: at most %d vCPUs", MVM_MAX_VCPUS);
     fd = MVM_IOCTL(vm->be, vm->fd, KVM_CREATE_VCPU, id);
     if (fd < 0)
         return fd;
+    rc = vcpu_cpuid_set_supported(vm, fd);
+    if (rc < 0) {
+        vm->be->close(fd);
+        return rc;
+    }
     vcpu = calloc(1, sizeof(*vcpu));
     if (!vcpu) {
         vm->be->close(fd);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: unit, CLI and integration tests on every backend there is, then again under ASan+UBSan.
-# Real KVM: native when /dev/kvm opens, else inside QEMU (tests/kvm-in-qemu) unless MINIVMM_NO_QEMU=1.
+# Real KVM: inside QEMU (tests/kvm-in-qemu; the oracle for the fidelity test) unless MINIVMM_NO_QEMU=1,
+# and natively too when /dev/kvm opens.
 # MINIVMM_NO_SAN=1 skips the sanitizer pass. Ends with one line: "tests: N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
@@ -40,23 +41,42 @@ run_cmocka() {
     rm -f "$out"
 }
 
-# run_suite LABEL BUILD BACKEND [via-qemu]: integration tests of one backend, parsed from the SUITE line
-run_suite() {
-    local label=$1 build=$2 backend=$3 out line
-    out=$(mktemp)
-    if [ "${4:-}" = via-qemu ]; then
-        ./tests/kvm-in-qemu/run.sh --timeout 540 "$build/qemu-payload" -- ./run-suite.sh . kvm 2>&1 | tee "$out"
-    else
-        ./tests/run-suite.sh "$build" "$backend" 2>&1 | tee "$out"
-    fi
-    line=$(grep -a '^SUITE backend=' "$out" | tail -n1 | tr -d '\r')
-    rm -f "$out"
+# suite_record LABEL OUTPUT_FILE: records the SUITE line of run-suite.sh's output
+suite_record() {
+    local line
+    line=$(grep -a '^SUITE backend=' "$2" | tail -n1 | tr -d '\r')
     if [ -z "$line" ]; then
-        record "$label" 0 1 0 "(no SUITE line: the run died)"
+        record "$1" 0 1 0 "(no SUITE line: the run died)"
         return
     fi
     eval "$(sed 's/^SUITE //' <<<"$line")"  # sets backend= passed= failed= skipped=
-    record "$label" "$passed" "$failed" "$skipped"
+    record "$1" "$passed" "$failed" "$skipped"
+}
+
+# run_suite LABEL BUILD BACKEND: integration tests of one backend, natively
+run_suite() {
+    local out
+    out=$(mktemp)
+    ./tests/run-suite.sh "$2" "$3" 2>&1 | tee "$out"
+    suite_record "$1" "$out"
+    rm -f "$out"
+}
+
+# qemu_pass BUILD: one boot of real KVM inside QEMU runs the integration suite and takes every guest's
+# exit dump, kept in BUILD/kvm-dumps.txt as the oracle for the fidelity test.
+qemu_pass() {
+    local p=$1/qemu-payload out=$1/qemu-tests.log
+    rm -rf "$p" "$1/kvm-dumps.txt"
+    mkdir -p "$p/tests"
+    cp -r "$1/bin" "$1/guests" "$p/"
+    cp "$1"/tests/test_lab* "$p/tests/"
+    cp tests/run-suite.sh tests/diff/dump-all.sh tests/diff/guests.txt tests/diff/qemu-tests.sh "$p/"
+    ./tests/kvm-in-qemu/run.sh --timeout 540 "$p" -- ./qemu-tests.sh 2>&1 | tr -d '\r' >"$out"
+    sed '/^=== DUMPS BEGIN/,/^=== DUMPS END/d' "$out"
+    suite_record "integration kvm (inside QEMU)" "$out"
+    if grep -q '^=== DUMPS END' "$out"; then
+        sed -n '/^=== DUMPS BEGIN/,/^=== DUMPS END/p' "$out" | sed '1d;$d' >"$1/kvm-dumps.txt"
+    fi
 }
 
 # count_suite_tests BUILD: how many integration tests a skipped suite would have run
@@ -68,17 +88,32 @@ count_suite_tests() {
     echo "$n"
 }
 
-# Native KVM, unless MINIVMM_FORCE_QEMU=1 asks for the QEMU path anyway (to test the runner itself).
-kvm_native() { [ "${MINIVMM_FORCE_QEMU:-0}" != 1 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+kvm_native() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
-# make_payload BUILD: what the QEMU runner copies into its VM
-make_payload() {
-    local p=$1/qemu-payload
-    rm -rf "$p"
-    mkdir -p "$p/tests"
-    cp -r "$1/bin" "$1/guests" "$p/"
-    cp "$1"/tests/test_lab* "$p/tests/"
-    cp tests/run-suite.sh "$p/"
+# cli BUILD BACKEND: the CLI's bad-input and verdict tests
+cli() {
+    local out p f
+    out=$(mktemp)
+    ./tests/cli/test_cli.sh "$1" "$2" >"$out" 2>&1 </dev/null
+    cat "$out"
+    read -r p f <<<"$(sed -n "s/^cli ($2): \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$out")"
+    record "cli $2" "${p:-0}" "${f:-1}" 0
+    rm -f "$out"
+}
+
+# fidelity BUILD LABEL_SUFFIX: soft against real KVM's dumps (from QEMU, else native KVM)
+fidelity() {
+    local out p f s
+    out=$(mktemp)
+    if [ -s build/kvm-dumps.txt ]; then
+        ./tests/diff/test_diff.sh "$1" build/kvm-dumps.txt >"$out" 2>&1
+    else
+        ./tests/diff/test_diff.sh "$1" >"$out" 2>&1
+    fi
+    cat "$out"
+    read -r p f s <<<"$(sed -n 's/^diff: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$out")"
+    record "fidelity soft = kvm$2" "${p:-0}" "${f:-1}" "${s:-0}"
+    rm -f "$out"
 }
 
 # pass BUILD LABEL_SUFFIX: everything, for one build
@@ -88,32 +123,33 @@ pass() {
         case $(basename "$t") in test_lab*) continue ;; esac
         [ -x "$t" ] && run_cmocka "unit $(basename "$t")$sfx" "$t"
     done
-    if [ -z "$sfx" ]; then
-        local out
-        out=$(mktemp)
-        ./tests/cli/test_cli.sh "$build" kvm >"$out" 2>&1 </dev/null || true
-        if kvm_native; then
-            cat "$out"
-            read -r p f <<<"$(sed -n 's/^cli (kvm): \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out")"
-            record "cli kvm" "${p:-0}" "${f:-1}" 0
-        fi
-        rm -f "$out"
-    fi
+    [ -z "$sfx" ] && cli "$build" soft
+    run_suite "integration soft$sfx" "$build" soft
     if kvm_native; then
+        [ -z "$sfx" ] && cli "$build" kvm
         run_suite "integration kvm (native)$sfx" "$build" kvm
-    elif [ -n "$sfx" ]; then
-        record "integration kvm$sfx" 0 0 "$(count_suite_tests "$build")" "(no /dev/kvm; the QEMU pass runs without sanitizers)"
-    elif [ "${MINIVMM_NO_QEMU:-0}" = 1 ]; then
-        record "integration kvm" 0 0 "$(count_suite_tests "$build")" "(no /dev/kvm and MINIVMM_NO_QEMU=1)"
-    else
-        make_payload "$build"
-        run_suite "integration kvm (inside QEMU)" "$build" kvm via-qemu
     fi
+    if [ -z "$sfx" ]; then
+        if [ "${MINIVMM_NO_QEMU:-0}" = 1 ]; then
+            kvm_native || record "integration kvm" 0 0 "$(count_suite_tests "$build")" "(no /dev/kvm and MINIVMM_NO_QEMU=1)"
+        else
+            qemu_pass "$build"
+        fi
+    fi
+    fidelity "$build" "$sfx"
 }
 
 echo "== build"
 make -s -j"$JOBS" all || { echo "tests: 0 passed, 1 failed, 0 skipped"; exit 1; }
 pass build ""
+
+echo "== the grader grades itself"
+out=$(mktemp)
+python3 tests/grading/test_grader.py >"$out" 2>&1
+cat "$out"
+read -r p f s <<<"$(sed -n 's/^grader: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$out")"
+record "grader self-test" "${p:-0}" "${f:-1}" "${s:-0}"
+rm -f "$out"
 
 if [ "${MINIVMM_NO_SAN:-0}" = 1 ]; then
     record "ASan+UBSan pass" 0 0 1 "(MINIVMM_NO_SAN=1)"

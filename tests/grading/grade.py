@@ -87,7 +87,9 @@ def build(scratch, parts, student, binaries):
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return False, f"the build took longer than {BUILD_TIMEOUT_S} s"
-    return p.returncode == 0, p.stdout
+    # The build's progress lines say nothing about what went wrong: keep the compiler's words.
+    log = "\n".join(l for l in p.stdout.splitlines() if not re.match(r"\s+(CC|LD|GUEST|AR)\s", l))
+    return p.returncode == 0, log
 
 
 def limit_child():

@@ -99,9 +99,9 @@ fetch_kernel() {
         tail -n 3 "$work/apt.log" >&2 || true
         die 2 "apt-get download $pkg failed (network? stale lists: apt-get update)"
     fi
-    local deb
-    deb=$(ls "$work"/*.deb 2>/dev/null | head -n1)
-    [ -n "$deb" ] || die 2 "apt-get download $pkg produced no .deb"
+    local debs=("$work"/*.deb) deb
+    deb=${debs[0]}
+    [ -f "$deb" ] || die 2 "apt-get download $pkg produced no .deb"
     local ver
     ver=$(dpkg-deb -f "$deb" Version)
     dpkg-deb -x "$deb" "$work/root" || die 2 "dpkg-deb -x $deb failed"
@@ -109,9 +109,9 @@ fetch_kernel() {
 
     local new=$work/kernel
     mkdir -p "$new/modules"
-    local vmlinuz
-    vmlinuz=$(ls "$work"/root/boot/vmlinuz-* 2>/dev/null | head -n1)
-    [ -n "$vmlinuz" ] || die 2 "no boot/vmlinuz-* in $pkg"
+    local vmlinuzes=("$work"/root/boot/vmlinuz-*) vmlinuz
+    vmlinuz=${vmlinuzes[0]}
+    [ -f "$vmlinuz" ] || die 2 "no boot/vmlinuz-* in $pkg"
     cp "$vmlinuz" "$new/vmlinuz"
 
     # Index all modules by name (file names use '-' or '_'; module names '_').
@@ -156,7 +156,7 @@ fetch_kernel() {
 }
 
 if [ "$FETCH_ONLY" = 1 ]; then
-    [ -z "$PAYLOAD" ] && [ "$HAVE_SEP" = 0 ] || die 2 "--fetch-only takes no PAYLOAD_DIR or COMMAND"
+    if [ -n "$PAYLOAD" ] || [ "$HAVE_SEP" = 1 ]; then die 2 "--fetch-only takes no PAYLOAD_DIR or COMMAND"; fi
     fetch_kernel
     echo "$PROG: kernel cached in $KDIR ($(cat "$KDIR/PACKAGE"))"
     exit 0
@@ -169,7 +169,9 @@ need_tool gzip "install gzip"
 need_tool timeout "install coreutils"
 [ -n "$PAYLOAD" ] || die 2 "no PAYLOAD_DIR given (usage: run.sh [--timeout S] PAYLOAD_DIR -- COMMAND [ARGS...])"
 [ -d "$PAYLOAD" ] || die 2 "PAYLOAD_DIR '$PAYLOAD' is not a directory"
-[ "$HAVE_SEP" = 1 ] && [ $# -gt 0 ] || die 2 "no COMMAND given (usage: run.sh [--timeout S] PAYLOAD_DIR -- COMMAND [ARGS...])"
+if [ "$HAVE_SEP" = 0 ] || [ $# -eq 0 ]; then
+    die 2 "no COMMAND given (usage: run.sh [--timeout S] PAYLOAD_DIR -- COMMAND [ARGS...])"
+fi
 BUSYBOX=""
 for b in /bin/busybox /usr/bin/busybox; do
     if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then BUSYBOX=$b; break; fi
@@ -181,7 +183,9 @@ fetch_kernel
 # ---------------------------------------------------------------- initramfs
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvm-in-qemu.XXXXXX")
 QPID="" APID=""
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
+    set +e
     if [ -n "$QPID" ]; then kill "$QPID" 2>/dev/null; wait "$QPID" 2>/dev/null; fi
     if [ -n "$APID" ]; then wait "$APID" 2>/dev/null; fi
     rm -rf "$TMP"
@@ -296,6 +300,7 @@ if awk -W version 2>&1 | grep -q mawk; then AWK=(awk -W interactive); fi
 # QEMU and the filter run in the background, joined by a FIFO, so that an
 # INT/TERM to this script can stop QEMU at once (see cleanup).
 mkfifo "$TMP/console"
+# shellcheck disable=SC2016  # an awk program, not shell
 "${AWK[@]}" -v verbose="$VERBOSE" -v logf="$TMP/console.log" -v rcfile="$TMP/rc" '
     { gsub(/\r/, "") }
     !started { gsub(/\033(\[[0-9;?]*[A-Za-z]|c)/, "") }
