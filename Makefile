@@ -30,8 +30,16 @@ LIB := $(O)/lib/libminivmm.a
 MINIVMM := $(O)/bin/minivmm
 
 LAB1_GUESTS := $(patsubst guest-kernels/lab1/%.S,$(O)/guests/lab1/%.bin,$(wildcard guest-kernels/lab1/*.S))
-PROBE16_GUESTS := $(patsubst guest-kernels/probes/%.S,$(O)/guests/probes/%.bin,$(wildcard guest-kernels/probes/*16.S))
+PROBE16_GUESTS := $(patsubst guest-kernels/probes/%.S,$(O)/guests/probes/%.bin,$(wildcard guest-kernels/probes/*16.S guest-kernels/probes/*32.S))
 GUESTS := $(LAB1_GUESTS) $(PROBE16_GUESTS)
+
+# Labs 2 and 3: their student parts, and their 32/64-bit C guests on the guest runtime (rules further down).
+LAB2_SRC ?= $(call lab_part,lab2-protected/lab2_protected.c)
+LAB3_SRC ?= $(call lab_part,lab3-paging/lab3_paging.c)
+LAB_OBJ += $(O)/obj/lab2_protected.o $(O)/obj/lab3_paging.o
+LAB2_GUESTS := $(patsubst guest-kernels/lab2/%.c,$(O)/guests/lab2/%.bin,$(wildcard guest-kernels/lab2/*.c))
+LAB3_GUESTS := $(patsubst guest-kernels/lab3/%.c,$(O)/guests/lab3/%.bin,$(wildcard guest-kernels/lab3/*.c))
+GUESTS += $(LAB2_GUESTS) $(LAB3_GUESTS)
 
 HARNESS_OBJ := $(O)/obj/tests/integration/harness.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -104,6 +112,102 @@ endef
 $(eval $(call guest16_rule,lab1))
 $(eval $(call guest16_rule,probes))
 
+# Labs 2 and 3: the student parts (as lab 1's), C guests on guest-kernels/runtime, the page-walk model.
+$(O)/obj/lab2_protected.o: $(LAB2_SRC) $(MAKEFILE_LIST)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $< (lab 2 part)")
+	$(Q)$(CC) $(CFLAGS) $(LAB_EXTRA_CFLAGS) -c -o $@ $<
+
+$(O)/obj/lab3_paging.o: $(LAB3_SRC) $(MAKEFILE_LIST)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $< (lab 3 part)")
+	$(Q)$(CC) $(CFLAGS) $(LAB_EXTRA_CFLAGS) -c -o $@ $<
+
+# -mgeneral-regs-only: no SSE state to set up, and GCC's interrupt attribute requires it.
+GUEST_C_CFLAGS := $(GUEST_CFLAGS) -std=gnu11 -O2 -Wall -Wextra -Werror -fno-pie -fcf-protection=none \
+	-fno-asynchronous-unwind-tables -mgeneral-regs-only -MMD -MP
+GUEST_LDEMU_32 := elf_i386
+GUEST_LDEMU_64 := elf_x86_64
+RUNTIME_OBJ_32 := $(O)/obj/guests/rt32/runtime.o $(O)/obj/guests/rt32/start.o
+RUNTIME_OBJ_64 := $(O)/obj/guests/rt64/runtime.o $(O)/obj/guests/rt64/start.o
+
+# guestc_rule DIR BITS: guest-kernels/DIR/NAME.c -> $(O)/guests/DIR/NAME.bin, linked at 0x1000 with the runtime.
+define guestc_rule
+$(O)/obj/guests/$(1)/%.o: guest-kernels/$(1)/%.c
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  GUESTCC $$<")
+	$$(Q)$$(CC) -m$(2) $$(GUEST_C_CFLAGS) -c -o $$@ $$<
+
+$(O)/guests/$(1)/%.bin: $(O)/obj/guests/$(1)/%.o $$(RUNTIME_OBJ_$(2)) guest-kernels/runtime/guest$(2).ld
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  GUEST   $$@")
+	$$(Q)$$(GUEST_LD) -m $$(GUEST_LDEMU_$(2)) --no-warn-rwx-segments -T guest-kernels/runtime/guest$(2).ld \
+		-o $(O)/obj/guests/$(1)/$$*.elf $$< $$(RUNTIME_OBJ_$(2))
+	$$(Q)objcopy -O binary $(O)/obj/guests/$(1)/$$*.elf $$@
+endef
+$(eval $(call guestc_rule,lab2,32))
+$(eval $(call guestc_rule,lab3,64))
+# Keep the objects of these pattern chains, so a second make does nothing.
+.SECONDARY: $(patsubst $(O)/guests/%.bin,$(O)/obj/guests/%.o,$(LAB2_GUESTS) $(LAB3_GUESTS)) $(RUNTIME_OBJ_32) $(RUNTIME_OBJ_64)
+
+$(O)/obj/guests/rt%/runtime.o: guest-kernels/runtime/runtime.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GUESTCC $< ($*-bit)")
+	$(Q)$(CC) -m$* $(GUEST_C_CFLAGS) -c -o $@ $<
+
+$(O)/obj/guests/rt%/start.o: guest-kernels/runtime/start%.S
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GUESTAS $<")
+	$(Q)$(CC) -m$* $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/obj/tests/unit/test_pagewalk_model.o: CFLAGS += -Ibench
+$(O)/tests/test_pagewalk_model: $(O)/obj/tests/unit/test_pagewalk_model.o $(O)/obj/bench/pagewalk_model.o
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+
+.PHONY: demo-lab2 demo-lab3
+## make demo-lab2       lab 2's guests: protected mode set by the VMM and by the guest, descriptor caches, #GP
+demo-lab2: deps all
+	$(Q)./scripts/demo-lab2.sh $(O)
+
+## make demo-lab3       lab 3's guests: long mode, the higher-half alias, guest #PF, an MMIO exit from a RAM hole
+demo-lab3: deps all
+	$(Q)./scripts/demo-lab3.sh $(O)
+
+# Exit tracing and the visualizer. The kernel-side tracer (visualizer/kvm_exits.bpf.c) is built
+# when clang, bpftool, libbpf and the running kernel's BTF are all here; else trace_bpf.c builds
+# a stub that says so at run time. vmlinux.h is generated into $(O)/bpf, never checked in.
+BPFTOOL ?= $(firstword $(shell command -v bpftool 2>/dev/null) $(wildcard /usr/sbin/bpftool /sbin/bpftool))
+BPF_OK := $(if $(and $(BPFTOOL),$(shell command -v clang 2>/dev/null),$(shell pkg-config --exists libbpf && echo y),$(wildcard /sys/kernel/btf/vmlinux)),1)
+LDLIBS += $(if $(BPF_OK),$(shell pkg-config --libs libbpf),) -lz
+MVM_TOP := $(O)/bin/mvm-top
+all: $(MVM_TOP)
+
+$(O)/bpf/vmlinux.h:
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  BTF     $@")
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
+
+$(O)/bpf/kvm_exits.bpf.o: visualizer/kvm_exits.bpf.c visualizer/kvm_exits.h $(O)/bpf/vmlinux.h
+	$(if $(Q),@echo "  BPF     $@")
+	$(Q)clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I$(O)/bpf -Ivisualizer -c -o $@ $<
+
+$(O)/bpf/kvm_exits.skel.h: $(O)/bpf/kvm_exits.bpf.o
+	$(if $(Q),@echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name kvm_exits >$@.tmp && mv $@.tmp $@
+
+ifeq ($(BPF_OK),1)
+$(O)/obj/minivmm/trace_bpf.o: $(O)/bpf/kvm_exits.skel.h
+$(O)/obj/minivmm/trace_bpf.o: CFLAGS += -DMVM_HAVE_BPF -I$(O)/bpf -Ivisualizer
+endif
+
+$(O)/obj/visualizer/%.o: CFLAGS += $(shell pkg-config --cflags ncursesw 2>/dev/null)
+$(MVM_TOP): $(patsubst %.c,$(O)/obj/%.o,$(filter-out %.bpf.c,$(wildcard visualizer/*.c))) $(LAB_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+
 demo: deps all
 	$(Q)./scripts/demo.sh $(O)
 
@@ -123,6 +227,48 @@ handout:
 ## make gradescope LAB=n   the Gradescope autograder zip in build/gradescope/
 gradescope:
 	$(Q)./scripts/make-gradescope.sh $(LAB)
+
+# Benchmarks: C cases (bench/*.c) registered with Google Benchmark by bench/shim.cc, the only C++,
+# and their own guests (guest-kernels/bench/). BENCH_ARGS passes Google Benchmark flags through.
+BENCH := $(O)/bin/minivmm-bench
+BENCH_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(wildcard bench/*.c)) $(O)/obj/bench/shim.o
+BENCH_GUESTS := $(O)/guests/bench/exits16.bin $(O)/guests/bench/exits64.bin $(O)/guests/bench/mem64.bin
+BENCH_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -O2 -g -MMD -MP -Iminivmm -Ibench $(if $(filter 1,$(SAN)),$(SAN_FLAGS))
+BENCH_ARGS ?=
+.PHONY: bench bench-bin bench-smoke
+
+## make bench           benchmarks on every backend there is: build/bench/results.json, table.txt, plots
+bench: deps bench-bin
+	$(Q)./bench/run.sh $(O) $(O)/bench $(BENCH_ARGS)
+
+## make bench-smoke     the benchmarks with a tiny time budget (what the smoke test runs)
+bench-smoke: bench-bin
+	$(Q)./bench/run.sh --smoke $(O) $(O)/bench-smoke $(BENCH_ARGS)
+
+bench-bin: $(BENCH) $(BENCH_GUESTS)
+
+$(O)/obj/bench/%.o: CFLAGS += -Ibench -Iguest-kernels
+$(O)/obj/bench/shim.o: bench/shim.cc
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CXX     $<")
+	$(Q)$(CXX) $(BENCH_CXXFLAGS) -c -o $@ $<
+
+$(BENCH): $(BENCH_OBJ) $(LAB_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lbenchmark -lpthread
+
+$(eval $(call guest16_rule,bench))
+$(O)/obj/guests/bench/%.o: guest-kernels/bench/%.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GUESTCC $<")
+	$(Q)$(CC) -m64 $(GUEST_C_CFLAGS) -c -o $@ $<
+
+$(O)/guests/bench/%.bin: $(O)/obj/guests/bench/%.o guest-kernels/bench/bench64.ld
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GUEST   $@")
+	$(Q)$(GUEST_LD) -m elf_x86_64 --no-warn-rwx-segments -T guest-kernels/bench/bench64.ld -o $(O)/obj/guests/bench/$*.elf $<
+	$(Q)objcopy -O binary $(O)/obj/guests/bench/$*.elf $@
 
 clean:
 	rm -rf build

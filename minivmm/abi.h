@@ -10,8 +10,13 @@
 /* Debug byte port (Bochs/QEMU convention): each OUT byte is console output. */
 #define MVM_PORT_DEBUG 0xe9
 /*
- * Test port (ucall). A 32-bit OUT of the guest-physical address of a
- * struct mvm_ucall; the VMM reads the struct through its checked translator.
+ * Test port (ucall). A 32-bit OUT of the address of a struct mvm_ucall; the
+ * VMM reads the struct through its checked translator. Paging off (CR0.PG
+ * clear: real mode, lab 2): a guest-physical address (protected-mode guests
+ * pass it with a flat, base-0 DS). Paging on (lab 3): a guest-virtual
+ * address, sign-extended to 64 bits in long mode so a higher-half
+ * (0xffffffff80000000 + x) address fits, which the VMM translates through
+ * the guest's page tables (lab3_gva_to_gpa) page by page.
  */
 #define MVM_PORT_UCALL 0x500
 /* Hypercall port: a 32-bit OUT of the hypercall number, arguments in registers. */

@@ -6,6 +6,7 @@
 
 #include "core_internal.h"
 #include "lab_parts.h"
+#include "trace.h"
 
 static const char *const exit_names[] = {
     [KVM_EXIT_UNKNOWN] = "UNKNOWN",
@@ -203,6 +204,8 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
     run->immediate_exit = 0;
     if (opts->max_ms)
         timer_arm(run, opts->max_ms, &old_sa);
+    if (opts->trace)
+        mvm_trace_vcpu_attach(opts->trace, vcpu);
     while (res->stop == MVM_STOP_NONE) {
         if (opts->max_exits && res->exits >= opts->max_exits) {
             res->stop = MVM_STOP_EXIT_LIMIT;
@@ -210,7 +213,9 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
                      (unsigned long long)res->exits);
             break;
         }
+        uint64_t enter_ns = mvm_trace_clock(opts->trace);
         rc = vcpu_enter(vcpu);
+        uint64_t exit_ns = mvm_trace_clock(opts->trace);
         if (rc == -EINTR || rc == -EAGAIN) {
             rc = 0;
             if (opts->max_ms && time_expired) {
@@ -226,6 +231,8 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         if (run->exit_reason < MVM_EXIT_REASONS)
             res->by_reason[run->exit_reason]++;
         rc = exit_handle(vcpu, run, res);
+        if (opts->trace)
+            mvm_trace_exit_record(opts->trace, vcpu, enter_ns, exit_ns);
         if (opts->exit_dump) {
             mvm_exit_format(run, line, sizeof(line));
             fprintf(opts->exit_dump, "%s\n", line);
@@ -236,6 +243,8 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
             res->stop = (enum mvm_stop)rc;
         rc = 0;
     }
+    if (opts->trace)
+        mvm_trace_vcpu_detach(opts->trace, vcpu);
     if (opts->max_ms)
         timer_disarm(&old_sa);
     if (rc < 0) {

@@ -9,8 +9,6 @@
 
 #include "core_internal.h"
 
-/* TEMPORARY until backend_soft lands */
-extern const struct mvm_backend mvm_backend_soft __attribute__((weak));
 
 #define PAGE_SIZE 4096ULL
 

@@ -11,6 +11,7 @@
 
 #include "lab_parts.h"
 #include "mvm.h"
+#include "trace.h"
 
 /* Exit statuses, stable for scripts and the grader. */
 enum {
@@ -33,7 +34,8 @@ static const char usage_text[] =
     "\n"
     "options for run:\n"
     "  -g, --guest LAB/NAME   a built-in guest, e.g. lab1/hello (see 'minivmm list')\n"
-    "  -m, --mode MODE        CPU mode to start in: real (default)\n"
+    "  -m, --mode MODE        CPU mode to start in: real (default, lab 1), protected (32-bit, flat\n"
+    "                         segments, lab 2) or long (64-bit, paging with lab 3's page tables)\n"
     "  -l, --load ADDR        guest-physical load address (default 0x1000)\n"
     "  -e, --entry ADDR       guest-physical entry point (default: the load address)\n"
     "  -M, --mem SIZE         guest RAM, with K/M/G suffix (default 2M, at most 4G)\n"
@@ -41,7 +43,11 @@ static const char usage_text[] =
     "  -x, --max-exits N      stop after N exits (default 1000000; 0: no limit)\n"
     "  -t, --timeout MS       stop after MS milliseconds of wall time (default 10000; 0: none)\n"
     "  -d, --exits FILE       write the canonical exit dump to FILE ('-': standard output)\n"
+    "  -r, --final-regs FILE  write the registers at the end of the run to FILE ('-': standard output)\n"
     "  -q, --quiet            no summary on standard error\n"
+    "      --trace FILE       record every exit, with timestamps, to a trace file (mvm-top replay FILE)\n"
+    "      --trace-live PATH  publish every exit in a shared-memory feed at PATH (mvm-top live PATH)\n"
+    "      --no-kernel-exits  with a trace on kvm: skip the BPF tracer of exits KVM handles in the kernel\n"
     "\n"
     "exit status: 0 the guest passed (GUEST_DONE) or halted, 1 a GUEST_ASSERT failed,\n"
     "2 bad usage or input, 3 the guest crashed (triple fault, internal error),\n"
@@ -53,6 +59,7 @@ struct run_args {
     const char *mode;
     const char *backend;
     const char *exits_path;
+    const char *regs_path;
     uint64_t load_gpa;
     uint64_t entry_gpa;
     bool entry_set;
@@ -60,6 +67,9 @@ struct run_args {
     uint64_t max_exits;
     uint64_t timeout_ms;
     bool quiet;
+    const char *trace_path;
+    const char *live_path;
+    bool no_kernel_exits;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -181,6 +191,34 @@ static void print_summary(const char *backend, const char *what, const struct mv
         fprintf(stderr, "minivmm: %s\n", res->detail);
 }
 
+/* The architectural state a guest leaves behind, in a text form that is the same on every backend. */
+static int print_final_regs(struct mvm_vcpu *vcpu, const char *path)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+    FILE *f;
+    int rc = vcpu_regs_get(vcpu, &r);
+
+    if (rc == 0)
+        rc = vcpu_sregs_get(vcpu, &s);
+    if (rc < 0)
+        return rc;
+    f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f)
+        return mvm_fail(errno, "--final-regs %s: %s", path, strerror(errno));
+    fprintf(f, "rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n", r.rax, r.rbx, r.rcx, r.rdx);
+    fprintf(f, "rsi=%016llx rdi=%016llx rsp=%016llx rbp=%016llx\n", r.rsi, r.rdi, r.rsp, r.rbp);
+    fprintf(f, "r8=%016llx r9=%016llx r10=%016llx r11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
+    fprintf(f, "r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n", r.r12, r.r13, r.r14, r.r15);
+    fprintf(f, "rip=%016llx rflags=%08llx\n", r.rip, r.rflags);
+    fprintf(f, "cr0=%08llx cr3=%016llx cr4=%08llx efer=%llx\n", s.cr0, s.cr3, s.cr4, s.efer);
+    fprintf(f, "cs=%04x/%llx ds=%04x/%llx ss=%04x/%llx\n", s.cs.selector, s.cs.base, s.ds.selector, s.ds.base,
+            s.ss.selector, s.ss.base);
+    if (f != stdout)
+        fclose(f);
+    return 0;
+}
+
 static int verdict(const struct mvm_run_result *res)
 {
     switch (res->stop) {
@@ -199,8 +237,87 @@ static int verdict(const struct mvm_run_result *res)
     }
 }
 
+/* The exit trace: a file and/or a live feed; on kvm also the exits KVM handles in the kernel, when BPF can. */
+static int trace_start(const struct run_args *a, const char *backend, struct mvm_trace **out)
+{
+    struct mvm_trace *t;
+    int rc;
+
+    *out = NULL;
+    if (!a->trace_path && !a->live_path)
+        return 0;
+    rc = mvm_trace_create(backend, 4096, &t);
+    if (rc < 0)
+        return rc;
+    if (!strcmp(backend, "kvm") && !a->no_kernel_exits && mvm_trace_kernel_enable(t) < 0)
+        fprintf(stderr, "minivmm: kernel-side exits are not traced: %s; tracing the exits to userspace only\n",
+                mvm_error());
+    if (a->trace_path)
+        rc = mvm_trace_file_open(t, a->trace_path);
+    if (rc == 0 && a->live_path) {
+        rc = mvm_trace_live_open(t, a->live_path);
+        setvbuf(stdout, NULL, _IOLBF, 0); /* a viewer shows the guest's lines as they come */
+    }
+    if (rc < 0) {
+        mvm_trace_close(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Closes the trace, with one summary line unless quiet. False when the trace file could not be completed. */
+static bool trace_finish(struct mvm_trace *t, bool quiet)
+{
+    struct mvm_trace_counts c;
+
+    if (!t)
+        return true;
+    mvm_trace_counts_get(t, &c);
+    if (!quiet)
+        fprintf(stderr, "minivmm: trace: %llu events (%llu exits to userspace, %llu in-kernel)\n",
+                (unsigned long long)c.events, (unsigned long long)c.user, (unsigned long long)c.kernel);
+    if (!quiet && c.kernel_on)
+        fprintf(stderr, "minivmm: kernel tracer: %llu kvm_exit, %llu kvm_userspace_exit, %llu lost%s\n",
+                (unsigned long long)c.kernel_exits, (unsigned long long)c.kernel_to_user,
+                (unsigned long long)c.dropped,
+                c.kernel_exits == 0 && c.kernel_to_user ? " (this kernel's KVM fires no kvm:kvm_exit, so exits "
+                                                          "it handles itself cannot be seen)" : "");
+    if (mvm_trace_close(t) < 0) {
+        fprintf(stderr, "minivmm: %s\n", mvm_error());
+        return false;
+    }
+    return true;
+}
+
+/* Puts the vCPU in --mode at --entry with the lab parts: real (lab 1), protected (lab 2), long (lab 3). */
+static int vcpu_setup_for_mode(struct mvm_vm *vm, struct mvm_vcpu *vcpu, const struct run_args *a, size_t image_size)
+{
+    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
+    uint64_t cr3;
+    int rc;
+
+    /* What the VMM writes into guest RAM besides the image: the boot GDT, and in long mode the page tables. */
+    uint64_t boot_end = !strcmp(a->mode, "long") ? MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE
+                                                  : MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8;
+
+    if (!strcmp(a->mode, "real"))
+        return lab1_vcpu_setup_real(vcpu, a->entry_gpa);
+    if (a->load_gpa < boot_end && a->load_gpa + image_size > MVM_BOOT_GDT_GPA)
+        return mvm_fail(EINVAL, "the image at 0x%llx-0x%llx overlaps what the VMM writes at 0x%x-0x%llx for --mode %s "
+                                "(the boot GDT%s)", (unsigned long long)a->load_gpa,
+                        (unsigned long long)(a->load_gpa + image_size - 1), MVM_BOOT_GDT_GPA,
+                        (unsigned long long)boot_end - 1, a->mode, boot_end > MVM_BOOT_PT_POOL_GPA ? ", page tables" : "");
+    if (!strcmp(a->mode, "protected"))
+        return lab2_vcpu_setup_protected(vcpu, a->entry_gpa);
+    rc = lab3_page_tables_build(vm, &pool, &cr3);
+    /* The page tables identity-map guest RAM, so the entry's gpa is also its gva. */
+    return rc < 0 ? rc : lab3_vcpu_setup_long(vcpu, a->entry_gpa, cr3);
+}
+
 static int run_guest(const struct run_args *a)
 {
+    size_t image_size = 0;
     const struct mvm_backend *be;
     struct mvm_run_opts opts = { .max_exits = a->max_exits, .max_ms = (uint32_t)a->timeout_ms };
     struct mvm_run_result res;
@@ -234,6 +351,11 @@ static int run_guest(const struct run_args *a)
         }
     }
     opts.exit_dump = dump;
+    rc = trace_start(a, be->name, &opts.trace);
+    if (rc < 0) {
+        status = EXIT_USAGE;
+        goto out_err;
+    }
     rc = vm_create(be, &vm);
     if (rc == 0)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
@@ -241,17 +363,22 @@ static int run_guest(const struct run_args *a)
         rc = vm_devices_add_standard(vm, stdout);
     if (rc < 0)
         goto out_err;
-    rc = vm_load_file(vm, image, a->load_gpa, NULL);
+    rc = vm_load_file(vm, image, a->load_gpa, &image_size);
     if (rc < 0) {
         status = EXIT_USAGE;
         goto out_err;
     }
     rc = vcpu_create(vm, 0, &vcpu);
     if (rc == 0)
-        rc = lab1_vcpu_setup_real(vcpu, a->entry_gpa);
-    if (rc < 0)
+        rc = vcpu_setup_for_mode(vm, vcpu, a, image_size);
+    if (rc < 0) {
+        if (rc == -EINVAL) /* the set-up refused the entry, load address or image: bad input */
+            status = EXIT_USAGE;
         goto out_err;
+    }
     rc = vcpu_run(vcpu, &opts, &res);
+    if (a->regs_path && print_final_regs(vcpu, a->regs_path) < 0)
+        fprintf(stderr, "minivmm: %s\n", mvm_error());
     fflush(stdout);
     if (!a->quiet || rc < 0)
         print_summary(be->name, a->guest ? a->guest : image, &res);
@@ -260,6 +387,8 @@ static int run_guest(const struct run_args *a)
 out_err:
     fprintf(stderr, "minivmm: %s\n", mvm_error());
 out:
+    if (!trace_finish(opts.trace, a->quiet) && status == EXIT_PASS)
+        status = EXIT_VMM;
     if (dump && dump != stdout)
         fclose(dump);
     vm_destroy(vm);
@@ -274,6 +403,9 @@ static int cmd_run(int argc, char **argv)
         { "mem", required_argument, NULL, 'M' },     { "backend", required_argument, NULL, 'b' },
         { "max-exits", required_argument, NULL, 'x' }, { "timeout", required_argument, NULL, 't' },
         { "exits", required_argument, NULL, 'd' },   { "quiet", no_argument, NULL, 'q' },
+        { "final-regs", required_argument, NULL, 'r' },
+        { "trace", required_argument, NULL, 0x100 }, { "trace-live", required_argument, NULL, 0x101 },
+        { "no-kernel-exits", no_argument, NULL, 0x102 },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
     };
     struct run_args a = {
@@ -284,12 +416,16 @@ static int cmd_run(int argc, char **argv)
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":g:m:l:e:M:b:x:t:d:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":g:m:l:e:M:b:x:t:d:r:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'g': a.guest = optarg; break;
         case 'm': a.mode = optarg; break;
         case 'b': a.backend = optarg; break;
         case 'd': a.exits_path = optarg; break;
+        case 'r': a.regs_path = optarg; break;
+        case 0x100: a.trace_path = optarg; break;
+        case 0x101: a.live_path = optarg; break;
+        case 0x102: a.no_kernel_exits = true; break;
         case 'q': a.quiet = true; break;
         case 'h': fputs(usage_text, stdout); return EXIT_PASS;
         case 'l':
@@ -326,9 +462,12 @@ static int cmd_run(int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!a.image == !a.guest)
         return usage_error("%s", a.image ? "give either IMAGE or --guest, not both" : "no guest: give IMAGE or --guest LAB/NAME");
-    if (strcmp(a.mode, "real"))
-        return usage_error("--mode '%s': this build starts guests in real mode only (protected and long mode "
-                           "come with labs 2 and 3)", a.mode);
+    if (strcmp(a.mode, "real") && strcmp(a.mode, "protected") && strcmp(a.mode, "long"))
+        return usage_error("--mode '%s': the modes are real, protected and long", a.mode);
+    if (!strcmp(a.mode, "long") && a.mem_size < MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE)
+        return usage_error("--mode long needs at least %uK of RAM: the page tables live at 0x%x-0x%x",
+                           (MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE) >> 10, MVM_BOOT_PT_POOL_GPA,
+                           MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE - 1);
     if (!a.entry_set)
         a.entry_gpa = a.load_gpa;
     if (a.entry_gpa >= a.mem_size)

@@ -18,6 +18,7 @@
 
 struct mvm_vm;
 struct mvm_vcpu;
+struct mvm_trace;
 
 /*
  * Errors: every core function returns -errno (or NULL) and leaves a one-line
@@ -118,6 +119,7 @@ struct mvm_run_opts {
     uint64_t max_exits;     /* 0: no limit */
     uint32_t max_ms;        /* wall time; 0: no limit */
     FILE *exit_dump;        /* canonical exit dump, one line per userspace exit; NULL: none */
+    struct mvm_trace *trace; /* exit trace recorder (trace.h); NULL: none */
 };
 
 struct mvm_run_result {

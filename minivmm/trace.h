@@ -90,12 +90,14 @@ struct mvm_trace_block_header {
 struct mvm_trace_file_end {
     uint32_t magic;
     uint32_t reserved;
-    uint64_t events;  /* events in all blocks */
-    uint64_t dropped; /* kernel events the BPF ring lost */
-    uint32_t crc;     /* CRC-32 of the 24 bytes above */
+    uint64_t events;          /* events in all blocks */
+    uint64_t kernel_exits;    /* kvm:kvm_exit events the kernel tracer saw */
+    uint64_t kernel_to_user;  /* kvm:kvm_userspace_exit events it saw (exits that reached the VMM) */
+    uint64_t dropped;         /* kernel events the BPF ring lost */
+    uint32_t crc;             /* CRC-32 of the 40 bytes above */
     uint32_t reserved2;
 };
-_Static_assert(sizeof(struct mvm_trace_file_end) == 32, "trace end layout");
+_Static_assert(sizeof(struct mvm_trace_file_end) == 48, "trace end layout");
 
 struct mvm_trace;
 struct mvm_vcpu;
@@ -161,8 +163,10 @@ struct mvm_trace_counts {
     uint64_t events;  /* all events recorded */
     uint64_t user;    /* userspace exits */
     uint64_t kernel;  /* in-kernel exits (BPF or soft) */
-    uint64_t kernel_seen; /* all exits the kernel tracer saw (in-kernel + forwarded to the VMM) */
-    uint64_t dropped; /* kernel events lost */
+    bool kernel_on;         /* the kernel tracer was running */
+    uint64_t kernel_exits;  /* kvm:kvm_exit events the kernel tracer saw */
+    uint64_t kernel_to_user;/* kvm:kvm_userspace_exit events it saw */
+    uint64_t dropped;       /* kernel events lost */
 };
 void mvm_trace_counts_get(const struct mvm_trace *t, struct mvm_trace_counts *out);
 /* Copies up to `max` of the newest ring events, oldest first; returns how many. */
@@ -173,6 +177,8 @@ struct mvm_trace_data {
     struct mvm_trace_file_header header;
     struct mvm_trace_event *events;
     size_t count;
+    uint64_t kernel_exits;   /* from the end record; 0 when the kernel tracer was off */
+    uint64_t kernel_to_user;
     uint64_t dropped;
 };
 /*
@@ -207,5 +213,20 @@ void mvm_trace_event_kind(const struct mvm_trace_event *ev, char *buf, size_t le
 void mvm_trace_event_detail(const struct mvm_trace_event *ev, char *buf, size_t len);
 /* The name of a hardware exit code: VMX basic reasons or SVM exit codes; "hw 0x..." when unknown. */
 const char *mvm_trace_hw_reason_name(uint8_t flags, uint32_t code);
+
+/*
+ * The kernel-side tracer behind mvm_trace_kernel_enable (trace_bpf.c), for
+ * core_trace.c only. Events arrive as MVM_TRACE_SRC_KERNEL events; those
+ * whose exit went on to the VMM come with MVM_TRACE_F_HW set and hw_reason.
+ */
+struct mvm_kexit;
+typedef void (*mvm_kexit_fn)(void *ctx, const struct mvm_trace_event *ev);
+/* Loads and attaches the BPF program for process `tgid`. -errno with a message saying why not. */
+int mvm_kexit_open(int tgid, struct mvm_kexit **out);
+/* Hands every event the kernel has queued to fn. Reads shared memory only: no syscall. */
+void mvm_kexit_drain(struct mvm_kexit *k, mvm_kexit_fn fn, void *ctx);
+/* The tracer's counters (a map lookup: a syscall each; call at the end). */
+void mvm_kexit_counts(struct mvm_kexit *k, uint64_t *exits, uint64_t *to_user, uint64_t *dropped);
+void mvm_kexit_close(struct mvm_kexit *k);
 
 #endif

@@ -13,6 +13,8 @@
 #define X86_CR0_ET (1u << 4)  /* hard-wired to 1 on every CPU since the 486 */
 #define X86_CR0_NE (1u << 5)
 #define X86_CR0_WP (1u << 16) /* supervisor writes honour read-only pages */
+#define X86_CR0_NW (1u << 29)
+#define X86_CR0_CD (1u << 30) /* cache disable: set at reset */
 #define X86_CR0_PG (1u << 31) /* paging; needs PE */
 #define X86_CR4_PSE (1u << 4)
 #define X86_CR4_PAE (1u << 5) /* 64-bit page-table entries; required for long mode */
@@ -93,15 +95,17 @@
  * minivmm's boot layout for guests that start in protected or long mode
  * (lab 2's and lab 3's set-up functions, the CLI and the tests all use it;
  * guest linker scripts link at MVM_BOOT_LOAD_GPA).
- *   0x000500  the boot GDT the VMM writes: null, code32, data, code64
  *   0x001000  the guest image, entered at its first byte (as in lab 1), up
- *             to 0x60000; the VMM's initial stack grows down from 0x70000
+ *             to 0x60000; the VMM's initial stack grows down from 0x6f000
+ *   0x06f000  the boot GDT the VMM writes: null, code32, data, code64. Not
+ *             in page 0: GDTR holds a linear address, so with paging on the
+ *             GDT must be mapped, and lab 3 leaves page 0 unmapped
  *   0x070000  the page-table pool: lab 3's page tables, 16 pages
  */
-#define MVM_BOOT_GDT_GPA 0x500
+#define MVM_BOOT_GDT_GPA 0x6f000
 #define MVM_BOOT_GDT_ENTRIES 4
 #define MVM_BOOT_LOAD_GPA 0x1000
-#define MVM_BOOT_STACK_TOP 0x70000
+#define MVM_BOOT_STACK_TOP 0x6f000
 #define MVM_BOOT_PT_POOL_GPA 0x70000
 #define MVM_BOOT_PT_POOL_SIZE 0x10000
 /* Selectors of the boot GDT: index * 8, table indicator 0, RPL 0. */
@@ -126,7 +130,8 @@ _Static_assert((X86_DESC_G | X86_DESC_DB | X86_DESC_L | X86_DESC_AVL) == 0xfull 
 _Static_assert(X86_PT_ENTRIES * sizeof(uint64_t) == X86_PAGE_SIZE, "a page table is one page of 8-byte entries");
 _Static_assert(X86_PT_INDEX(MVM_HIGHER_HALF_GVA, 4) == 511 && X86_PT_INDEX(MVM_HIGHER_HALF_GVA, 3) == 510,
                "the higher-half alias lives in the last PML4 slot, second-to-last PDPT slot");
-_Static_assert(MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8 <= MVM_BOOT_LOAD_GPA, "boot GDT below the image");
+_Static_assert(MVM_BOOT_GDT_GPA >= X86_PAGE_SIZE && MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8 <= MVM_BOOT_PT_POOL_GPA,
+               "boot GDT: outside the unmapped page 0, below the page tables");
 _Static_assert(MVM_BOOT_PT_POOL_GPA % X86_PAGE_SIZE == 0, "page tables are page-aligned");
 #endif
 

@@ -88,6 +88,17 @@ count_suite_tests() {
     echo "$n"
 }
 
+# run_counted LABEL PREFIX CMD...: a script that ends with "PREFIX: N passed, N failed, N skipped" (exit tracing)
+run_counted() {
+    local label=$1 prefix=$2 out p f k
+    shift 2
+    out=$(mktemp)
+    "$@" </dev/null 2>&1 | tee "$out"
+    read -r p f k <<<"$(sed -n "s/^$prefix: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p" "$out")"
+    rm -f "$out"
+    record "$label" "${p:-0}" "${f:-1}" "${k:-0}" "$([ -z "$p" ] && echo "(no summary line: the script died)")"
+}
+
 kvm_native() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
 # cli BUILD BACKEND: the CLI's bad-input and verdict tests
@@ -137,11 +148,23 @@ pass() {
         fi
     fi
     fidelity "$build" "$sfx"
+    if [ -z "$sfx" ]; then
+        run_counted "visualizer (tmux)" viz-tmux ./tests/visualizer/test_viz_tmux.sh "$build"
+        run_counted "bpf exit tracer" bpf ./tests/visualizer/test_bpf.sh "$build"
+    fi
 }
 
 echo "== build"
 make -s -j"$JOBS" all || { echo "tests: 0 passed, 1 failed, 0 skipped"; exit 1; }
 pass build ""
+
+echo "== benchmarks, smoke run (tiny time budget; exit counts checked, no timings judged)"
+out=$(mktemp)
+./tests/bench/test_bench_smoke.sh build >"$out" 2>&1 </dev/null
+cat "$out"
+read -r p f s <<<"$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$out" | tail -n1)"
+record "bench smoke" "${p:-0}" "${f:-1}" "${s:-0}"
+rm -f "$out"
 
 echo "== the grader grades itself"
 out=$(mktemp)

@@ -110,6 +110,86 @@ int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t e
     return rc;
 }
 
+/* Puts the vCPU in `mode` at entry_gpa, through the lab parts. */
+static int harness_vcpu_setup(struct mvm_vm *vm, struct mvm_vcpu *vcpu, enum harness_mode mode, uint64_t entry_gpa)
+{
+    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
+    uint64_t cr3;
+    int rc;
+
+    switch (mode) {
+    case HARNESS_MODE_REAL:
+        return lab1_vcpu_setup_real(vcpu, entry_gpa);
+    case HARNESS_MODE_PROTECTED:
+        return lab2_vcpu_setup_protected(vcpu, entry_gpa);
+    case HARNESS_MODE_LONG:
+        rc = lab3_page_tables_build(vm, &pool, &cr3);
+        return rc < 0 ? rc : lab3_vcpu_setup_long(vcpu, entry_gpa, cr3);
+    }
+    return mvm_fail(EINVAL, "harness: unknown mode %d", (int)mode);
+}
+
+int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_hook hook, void *opaque,
+                           struct guest_run *run)
+{
+    static const char *const mode_names[] = { "real", "protected", "long" };
+    const struct mvm_backend *be;
+    struct mvm_vm *vm = NULL;
+    struct mvm_vcpu *vcpu;
+    struct mvm_run_opts opts = { .max_exits = 100000, .max_ms = 5000 };
+    FILE *console, *exits;
+    char path[512];
+    void *code = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(run, 0, sizeof(*run));
+    harness_guest_path(name, path, sizeof(path));
+    rc = slurp(path, &code, &len);
+    if (rc < 0) {
+        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
+                 strerror(-rc));
+        return rc;
+    }
+    console = open_memstream(&run->console, &run->console_len);
+    exits = open_memstream(&run->exits, &run->exits_len);
+    if (!console || !exits) {
+        free(code);
+        return -ENOMEM;
+    }
+    opts.exit_dump = exits;
+    rc = mvm_backend_pick(harness_backend_name(), &be);
+    if (rc == 0) {
+        run->backend = be->name;
+        rc = vm_create(be, &vm);
+    }
+    if (rc == 0)
+        rc = vm_mem_add(vm, 0, 2 << 20, 0);
+    if (rc == 0)
+        rc = vm_devices_add_standard(vm, console);
+    if (rc == 0 && hook)
+        rc = hook(vm, opaque);
+    if (rc == 0)
+        rc = vm_write(vm, MVM_BOOT_LOAD_GPA, code, len);
+    if (rc == 0)
+        rc = vcpu_create(vm, 0, &vcpu);
+    if (rc == 0)
+        rc = harness_vcpu_setup(vm, vcpu, mode, MVM_BOOT_LOAD_GPA);
+    if (rc < 0) {
+        snprintf(run->error, sizeof(run->error), "VM setup for %s mode failed: %s",
+                 (unsigned)mode < 3 ? mode_names[mode] : "an unknown", mvm_error());
+    } else {
+        run->rc = vcpu_run(vcpu, &opts, &run->res);
+        vcpu_regs_get(vcpu, &run->regs);
+        vcpu_sregs_get(vcpu, &run->sregs);
+    }
+    vm_destroy(vm);
+    fclose(console);
+    fclose(exits);
+    free(code);
+    return rc;
+}
+
 void harness_free(struct guest_run *run)
 {
     free(run->console);

@@ -36,6 +36,23 @@ int harness_run_guest(const char *name, struct guest_run *run);
 int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, struct guest_run *run);
 void harness_free(struct guest_run *run);
 
+/* The CPU mode a guest starts in, and whose set-up functions put it there. */
+enum harness_mode {
+    HARNESS_MODE_REAL,      /* lab1_vcpu_setup_real */
+    HARNESS_MODE_PROTECTED, /* lab2_vcpu_setup_protected */
+    HARNESS_MODE_LONG,      /* lab3_page_tables_build in the boot pool, then lab3_vcpu_setup_long */
+};
+/* Called once the VM has its RAM and standard devices, before the vCPU runs: registers more handlers. */
+typedef int (*harness_vm_hook)(struct mvm_vm *vm, void *opaque);
+
+/*
+ * Runs guest `name` loaded and entered at MVM_BOOT_LOAD_GPA in `mode`, with
+ * 2 MiB of RAM, the standard devices, `hook` (may be NULL) and the usual
+ * limits. Returns as harness_run_guest() does.
+ */
+int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_hook hook, void *opaque,
+                           struct guest_run *run);
+
 /* Counts lines of the exit dump that start with `prefix`. */
 int harness_count_exits(const struct guest_run *run, const char *prefix);
 

@@ -1,0 +1,11 @@
+/* The case tables the shim registers, in the order they run. */
+#include <stddef.h>
+
+#include "bench.h"
+
+const struct bench_case *const bench_tables[] = {
+    bench_exit_cases,
+    bench_lifecycle_cases,
+    bench_lab_cases,
+    NULL,
+};

@@ -1,0 +1,18 @@
+/* Start code of 32-bit guests: entered in protected mode with flat segments at the image's first byte. */
+    .code32
+    .section .text.start
+    .globl _start
+_start:
+    mov $guest_stack_top, %esp
+    xor %ebp, %ebp
+    call guest_main
+    call guest_done_after_main
+1:  hlt
+    jmp 1b
+
+    .section .bss
+    .balign 16
+    .space 16384
+guest_stack_top:
+
+    .section .note.GNU-stack, "", @progbits

@@ -1,0 +1,798 @@
+/* Exit tracing: the recorder (ring, trace file, live feed), the file reader, and the event decoder. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core_internal.h"
+#include "trace.h"
+
+#include "soft_backend.h"
+#define MVM_HAVE_SOFT_STATS 1
+
+/* The live feed: this header, then `capacity` events, in a file both sides map. */
+#define MVM_LIVE_MAGIC "MVMLIVE1"
+#define MVM_LIVE_EVENTS 65536
+
+struct mvm_live_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t event_size;
+    uint32_t capacity; /* a power of two */
+    uint32_t pid;
+    uint64_t start_ns;
+    char backend[16];
+    _Atomic uint64_t head;     /* events published so far; event i is at slot i % capacity */
+    _Atomic uint32_t finished; /* 1 once the VMM closed the feed */
+    uint8_t reserved[68];
+};
+_Static_assert(sizeof(struct mvm_live_header) == 128, "live header layout");
+
+struct mvm_trace {
+    char backend[16];
+    uint64_t start_ns;
+    struct mvm_trace_event *ring;
+    uint64_t ring_mask;
+    uint64_t head;
+    struct mvm_trace_counts counts;
+
+    int fd; /* trace file, -1 when none */
+    char *path;
+    struct mvm_trace_event block[MVM_TRACE_BLOCK_EVENTS];
+    uint32_t nblock;
+    int file_err;
+    char file_msg[200];
+
+    struct mvm_live_header *live;
+    size_t live_len;
+
+    struct mvm_kexit *kexit;
+    bool hw_pending; /* the kernel saw the exit the VMM is about to record */
+    struct mvm_trace_event hw;
+
+    bool rip_sync; /* kvm: RIP from kvm_run's synced registers */
+    bool soft;
+#ifdef MVM_HAVE_SOFT_STATS
+    struct mvm_soft_stats soft_last;
+#endif
+};
+
+int mvm_trace_create(const char *backend, size_t ring_events, struct mvm_trace **out)
+{
+    struct mvm_trace *t = calloc(1, sizeof(*t));
+    size_t cap = 64;
+
+    if (!t)
+        return mvm_fail(ENOMEM, "trace: out of memory");
+    while (cap < ring_events && cap < ((size_t)1 << 24))
+        cap <<= 1;
+    t->ring = calloc(cap, sizeof(*t->ring));
+    if (!t->ring) {
+        free(t);
+        return mvm_fail(ENOMEM, "trace: no memory for a ring of %zu events", cap);
+    }
+    t->ring_mask = cap - 1;
+    t->fd = -1;
+    snprintf(t->backend, sizeof(t->backend), "%s", backend ? backend : "");
+    t->start_ns = mvm_trace_now_ns();
+    *out = t;
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void file_error(struct mvm_trace *t, int err)
+{
+    if (t->file_err)
+        return;
+    t->file_err = err;
+    snprintf(t->file_msg, sizeof(t->file_msg), "trace file %s: write failed: %s", t->path, strerror(-err));
+}
+
+int mvm_trace_file_open(struct mvm_trace *t, const char *path)
+{
+    struct mvm_trace_file_header h = { 0 };
+    int rc;
+
+    if (t->fd >= 0)
+        return mvm_fail(EBUSY, "trace: a trace file is already open");
+    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (t->fd < 0)
+        return mvm_fail(errno, "trace file %s: %s", path, strerror(errno));
+    t->path = strdup(path);
+    memcpy(h.magic, MVM_TRACE_MAGIC, sizeof(h.magic));
+    h.version = MVM_TRACE_VERSION;
+    h.header_size = sizeof(h);
+    h.event_size = sizeof(struct mvm_trace_event);
+    h.start_ns = t->start_ns;
+    memcpy(h.backend, t->backend, sizeof(h.backend));
+    h.pid = (uint32_t)getpid();
+    h.flags = t->kexit ? MVM_TRACE_HDR_KERNEL : 0;
+    h.crc = (uint32_t)crc32(0, (const Bytef *)&h, offsetof(struct mvm_trace_file_header, crc));
+    rc = write_all(t->fd, &h, sizeof(h));
+    if (rc < 0) {
+        close(t->fd);
+        t->fd = -1;
+        return mvm_fail(-rc, "trace file %s: %s", path, strerror(-rc));
+    }
+    return 0;
+}
+
+static void block_flush(struct mvm_trace *t)
+{
+    struct mvm_trace_block_header b = { .magic = MVM_TRACE_BLOCK_MAGIC, .count = t->nblock };
+    int rc;
+
+    if (!t->nblock || t->file_err)
+        return;
+    b.crc = (uint32_t)crc32(0, (const Bytef *)t->block, t->nblock * sizeof(t->block[0]));
+    rc = write_all(t->fd, &b, sizeof(b));
+    if (rc == 0)
+        rc = write_all(t->fd, t->block, t->nblock * sizeof(t->block[0]));
+    if (rc < 0)
+        file_error(t, rc);
+    t->nblock = 0;
+}
+
+int mvm_trace_live_open(struct mvm_trace *t, const char *path)
+{
+    size_t len = sizeof(struct mvm_live_header) + (size_t)MVM_LIVE_EVENTS * sizeof(struct mvm_trace_event);
+    char tmp[4096];
+    struct mvm_live_header *h;
+    int fd;
+
+    if (t->live)
+        return mvm_fail(EBUSY, "trace: a live feed is already open");
+    /* Built under a temporary name and renamed: a viewer never maps a half-made feed. */
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+        return mvm_fail(ENAMETOOLONG, "live feed %s: path too long", path);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return mvm_fail(errno, "live feed %s: %s", path, strerror(errno));
+    if (ftruncate(fd, (off_t)len) != 0) {
+        int err = errno;
+
+        close(fd);
+        unlink(tmp);
+        return mvm_fail(err, "live feed %s: %s", path, strerror(err));
+    }
+    h = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (h == MAP_FAILED) {
+        unlink(tmp);
+        return mvm_fail(errno, "live feed %s: mmap: %s", path, strerror(errno));
+    }
+    memcpy(h->magic, MVM_LIVE_MAGIC, sizeof(h->magic));
+    h->version = MVM_TRACE_VERSION;
+    h->event_size = sizeof(struct mvm_trace_event);
+    h->capacity = MVM_LIVE_EVENTS;
+    h->pid = (uint32_t)getpid();
+    h->start_ns = t->start_ns;
+    memcpy(h->backend, t->backend, sizeof(h->backend));
+    atomic_store(&h->head, 0);
+    atomic_store(&h->finished, 0);
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+
+        munmap(h, len);
+        unlink(tmp);
+        return mvm_fail(err, "live feed %s: %s", path, strerror(err));
+    }
+    t->live = h;
+    t->live_len = len;
+    return 0;
+}
+
+int mvm_trace_kernel_enable(struct mvm_trace *t)
+{
+    if (t->kexit)
+        return 0;
+    return mvm_kexit_open((int)getpid(), &t->kexit);
+}
+
+void mvm_trace_add(struct mvm_trace *t, const struct mvm_trace_event *ev)
+{
+    t->ring[t->head++ & t->ring_mask] = *ev;
+    t->counts.events++;
+    if (ev->source == MVM_TRACE_SRC_USER)
+        t->counts.user++;
+    else
+        t->counts.kernel += ev->source == MVM_TRACE_SRC_SOFT ? ev->count : 1;
+    if (t->live) {
+        uint64_t i = atomic_load_explicit(&t->live->head, memory_order_relaxed);
+        struct mvm_trace_event *slots = (struct mvm_trace_event *)(t->live + 1);
+
+        slots[i & (MVM_LIVE_EVENTS - 1)] = *ev;
+        atomic_store_explicit(&t->live->head, i + 1, memory_order_release);
+    }
+    if (t->fd >= 0) {
+        t->block[t->nblock++] = *ev;
+        if (t->nblock == MVM_TRACE_BLOCK_EVENTS)
+            block_flush(t);
+    }
+}
+
+/* A kernel event: an in-kernel exit joins the stream; a forwarded one annotates the VMM's next exit. */
+static void kexit_take(void *ctx, const struct mvm_trace_event *ev)
+{
+    struct mvm_trace *t = ctx;
+
+    if (ev->flags & MVM_TRACE_F_HW) {
+        t->hw = *ev;
+        t->hw_pending = true;
+        return;
+    }
+    mvm_trace_add(t, ev);
+}
+
+void mvm_trace_vcpu_attach(struct mvm_trace *t, struct mvm_vcpu *vcpu)
+{
+    const struct mvm_backend *be = vcpu->vm->be;
+    int caps;
+
+    t->soft = !strcmp(be->name, "soft");
+#ifdef MVM_HAVE_SOFT_STATS
+    if (t->soft && mvm_soft_stats_get(vcpu->fd, &t->soft_last) < 0)
+        t->soft = false;
+#endif
+    /* KVM copies the GPRs into kvm_run on every exit: RIP without a KVM_GET_REGS ioctl. */
+    caps = t->soft ? 0 : be->ioctl(vcpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+    t->rip_sync = caps > 0 && (caps & KVM_SYNC_X86_REGS);
+    if (t->rip_sync)
+        vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
+    if (t->kexit)
+        mvm_kexit_drain(t->kexit, kexit_take, t);
+    t->hw_pending = false;
+}
+
+void mvm_trace_vcpu_detach(struct mvm_trace *t, struct mvm_vcpu *vcpu)
+{
+    if (t->rip_sync)
+        vcpu->run->kvm_valid_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
+    if (t->kexit)
+        mvm_kexit_drain(t->kexit, kexit_take, t);
+    t->hw_pending = false;
+}
+
+#ifdef MVM_HAVE_SOFT_STATS
+/* The soft backend's in-kernel work during the last KVM_RUN, one event per kind that happened. */
+static void soft_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t enter_ns, uint64_t exit_ns)
+{
+    struct mvm_soft_stats now;
+    const uint64_t *a = (const uint64_t *)&t->soft_last, *b = (const uint64_t *)&now;
+    static const uint32_t kinds[] = { MVM_SOFT_EV_CPUID, MVM_SOFT_EV_HYPERCALL, MVM_SOFT_EV_RDTSC, MVM_SOFT_EV_MSR,
+                                      MVM_SOFT_EV_EXCEPTION };
+
+    _Static_assert(sizeof(now) == sizeof(kinds) / sizeof(kinds[0]) * sizeof(uint64_t), "soft stats fields");
+    if (mvm_soft_stats_get(vcpu->fd, &now) < 0)
+        return;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        /* Real KVM takes no exit for these (RDTSC is not intercepted, guest exceptions go to the guest's IDT). */
+        if (b[i] == a[i] || kinds[i] == MVM_SOFT_EV_RDTSC || kinds[i] == MVM_SOFT_EV_EXCEPTION)
+            continue;
+        struct mvm_trace_event ev = {
+            .enter_ns = enter_ns, .exit_ns = exit_ns, .reason = kinds[i],
+            .count = b[i] - a[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)(b[i] - a[i]),
+            .vcpu = (uint8_t)vcpu->id, .source = MVM_TRACE_SRC_SOFT,
+        };
+        mvm_trace_add(t, &ev);
+    }
+    t->soft_last = now;
+}
+#endif
+
+void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t enter_ns, uint64_t exit_ns)
+{
+    const struct kvm_run *run = vcpu->run;
+    struct mvm_trace_event ev = {
+        .enter_ns = enter_ns, .exit_ns = exit_ns, .reason = run->exit_reason, .count = 1,
+        .vcpu = (uint8_t)vcpu->id, .source = MVM_TRACE_SRC_USER,
+    };
+    struct kvm_regs regs;
+    uint64_t bytes;
+
+    if (t->kexit)
+        mvm_kexit_drain(t->kexit, kexit_take, t);
+#ifdef MVM_HAVE_SOFT_STATS
+    if (t->soft)
+        soft_events_add(t, vcpu, enter_ns, exit_ns);
+#endif
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        ev.addr = run->io.port;
+        ev.size = run->io.size;
+        ev.count = run->io.count;
+        ev.flags |= run->io.direction == KVM_EXIT_IO_OUT ? MVM_TRACE_F_WRITE : 0;
+        bytes = (uint64_t)run->io.size * run->io.count;
+        if (run->io.data_offset >= sizeof(*run) && run->io.data_offset <= vcpu->run_size &&
+            bytes <= vcpu->run_size - run->io.data_offset)
+            memcpy(&ev.data, (const uint8_t *)run + run->io.data_offset, bytes < 8 ? bytes : 8);
+        break;
+    case KVM_EXIT_MMIO:
+        ev.addr = run->mmio.phys_addr;
+        ev.size = (uint8_t)run->mmio.len;
+        ev.flags |= run->mmio.is_write ? MVM_TRACE_F_WRITE : 0;
+        memcpy(&ev.data, run->mmio.data, run->mmio.len < 8 ? run->mmio.len : 8);
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        ev.data = run->internal.suberror;
+        break;
+    case KVM_EXIT_FAIL_ENTRY:
+        ev.data = run->fail_entry.hardware_entry_failure_reason;
+        break;
+    default:
+        break;
+    }
+    if (t->rip_sync) {
+        ev.rip = run->s.regs.regs.rip;
+        ev.flags |= MVM_TRACE_F_RIP;
+    } else if (t->soft && vcpu->vm->be->ioctl(vcpu->fd, KVM_GET_REGS, (unsigned long)&regs) == 0) {
+        ev.rip = regs.rip; /* in-process on the soft backend: no syscall */
+        ev.flags |= MVM_TRACE_F_RIP;
+    }
+    if (t->hw_pending) {
+        ev.hw_reason = t->hw.hw_reason;
+        ev.flags |= MVM_TRACE_F_HW | (t->hw.flags & (MVM_TRACE_F_ISA_VMX | MVM_TRACE_F_ISA_SVM));
+        if (!(ev.flags & MVM_TRACE_F_RIP)) {
+            ev.rip = t->hw.rip;
+            ev.flags |= MVM_TRACE_F_RIP;
+        }
+        t->hw_pending = false;
+    }
+    ev.done_ns = mvm_trace_now_ns();
+    mvm_trace_add(t, &ev);
+}
+
+void mvm_trace_counts_get(const struct mvm_trace *t, struct mvm_trace_counts *out)
+{
+    *out = t->counts;
+    out->kernel_on = t->kexit != NULL;
+    if (t->kexit)
+        mvm_kexit_counts(t->kexit, &out->kernel_exits, &out->kernel_to_user, &out->dropped);
+}
+
+size_t mvm_trace_ring_copy(const struct mvm_trace *t, struct mvm_trace_event *dst, size_t max)
+{
+    uint64_t cap = t->ring_mask + 1, n = t->head < cap ? t->head : cap;
+
+    if (n > max)
+        n = max;
+    for (uint64_t i = t->head - n; i < t->head; i++)
+        *dst++ = t->ring[i & t->ring_mask];
+    return (size_t)n;
+}
+
+int mvm_trace_close(struct mvm_trace *t)
+{
+    int rc = 0;
+
+    if (!t)
+        return 0;
+    if (t->fd >= 0) {
+        struct mvm_trace_file_end end = { .magic = MVM_TRACE_END_MAGIC };
+        int wrc;
+
+        block_flush(t);
+        end.events = t->counts.events;
+        if (t->kexit)
+            mvm_kexit_counts(t->kexit, &end.kernel_exits, &end.kernel_to_user, &end.dropped);
+        end.crc = (uint32_t)crc32(0, (const Bytef *)&end, offsetof(struct mvm_trace_file_end, crc));
+        wrc = t->file_err ? 0 : write_all(t->fd, &end, sizeof(end));
+        if (wrc < 0)
+            file_error(t, wrc);
+        if (close(t->fd) != 0 && !t->file_err)
+            file_error(t, -errno);
+        if (t->file_err)
+            rc = mvm_fail(-t->file_err, "%s", t->file_msg);
+    }
+    if (t->live) {
+        atomic_store_explicit(&t->live->finished, 1, memory_order_release);
+        munmap(t->live, t->live_len);
+    }
+    mvm_kexit_close(t->kexit);
+    free(t->path);
+    free(t->ring);
+    free(t);
+    return rc;
+}
+
+/* The parser; on error the caller frees what it had read. */
+static int trace_parse(const void *buf, size_t len, const char *name, struct mvm_trace_data *out)
+{
+    const uint8_t *p = buf;
+    struct mvm_trace_file_header h;
+    struct mvm_trace_file_end end;
+    size_t off = sizeof(h), cap = 0, nblocks = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (len < sizeof(h) || memcmp(p, MVM_TRACE_MAGIC, 8) != 0)
+        return mvm_fail(EPROTO, "%s: not a minivmm trace file (no %s magic at offset 0)", name,
+                        MVM_TRACE_MAGIC);
+    memcpy(&h, p, sizeof(h));
+    if (h.version != MVM_TRACE_VERSION)
+        return mvm_fail(ENOTSUP, "%s: trace format version %u; this reader knows version %u", name, h.version,
+                        MVM_TRACE_VERSION);
+    if (h.crc != (uint32_t)crc32(0, (const Bytef *)&h, offsetof(struct mvm_trace_file_header, crc)))
+        return mvm_fail(EPROTO, "%s: header CRC mismatch (the file is corrupt)", name);
+    if (h.header_size != sizeof(h) || h.event_size != sizeof(struct mvm_trace_event))
+        return mvm_fail(EPROTO, "%s: header says %u-byte header and %u-byte events, expected %zu and %zu", name,
+                        h.header_size, h.event_size, sizeof(h), sizeof(struct mvm_trace_event));
+    for (;;) {
+        struct mvm_trace_block_header b;
+        uint32_t magic;
+
+        if (len - off < sizeof(magic))
+            return mvm_fail(ENODATA, "%s: truncated after %zu events at offset %zu: no end record (was the VMM "
+                            "killed before it closed the trace?)", name, out->count, off);
+        memcpy(&magic, p + off, sizeof(magic));
+        if (magic == MVM_TRACE_END_MAGIC)
+            break;
+        if (magic != MVM_TRACE_BLOCK_MAGIC)
+            return mvm_fail(EPROTO, "%s: corrupt at offset %zu: expected a block or the end record, found 0x%08x",
+                            name, off, magic);
+        if (len - off < sizeof(b))
+            return mvm_fail(ENODATA, "%s: truncated inside the header of block %zu at offset %zu", name, nblocks,
+                            off);
+        memcpy(&b, p + off, sizeof(b));
+        off += sizeof(b);
+        if (b.reserved != 0)
+            return mvm_fail(EPROTO, "%s: block %zu at offset %zu: reserved field is 0x%x, expected 0 (corrupt)", name,
+                            nblocks, off - sizeof(b), b.reserved);
+        if (b.count == 0 || b.count > 65536)
+            return mvm_fail(EPROTO, "%s: block %zu at offset %zu claims %u events (1..65536 allowed)", name, nblocks,
+                            off - sizeof(b), b.count);
+        if ((len - off) / sizeof(struct mvm_trace_event) < b.count)
+            return mvm_fail(ENODATA, "%s: truncated in block %zu: it holds %u events (%zu bytes), the file has %zu "
+                            "bytes left", name, nblocks, b.count, (size_t)b.count * sizeof(struct mvm_trace_event),
+                            len - off);
+        if (b.crc != (uint32_t)crc32(0, p + off, b.count * (uInt)sizeof(struct mvm_trace_event))) {
+            mvm_trace_data_free(out);
+            return mvm_fail(EPROTO, "%s: block %zu at offset %zu: CRC mismatch (the events are corrupt)", name,
+                            nblocks, off - sizeof(b));
+        }
+        if (out->count + b.count > cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            struct mvm_trace_event *n;
+
+            while (ncap < out->count + b.count)
+                ncap *= 2;
+            n = realloc(out->events, ncap * sizeof(*n));
+            if (!n) {
+                mvm_trace_data_free(out);
+                return mvm_fail(ENOMEM, "%s: out of memory at %zu events", name, out->count);
+            }
+            out->events = n;
+            cap = ncap;
+        }
+        memcpy(out->events + out->count, p + off, b.count * sizeof(struct mvm_trace_event));
+        for (size_t i = out->count; i < out->count + b.count; i++) {
+            uint8_t src = out->events[i].source;
+
+            if (src < MVM_TRACE_SRC_USER || src > MVM_TRACE_SRC_SOFT) {
+                mvm_trace_data_free(out);
+                return mvm_fail(EPROTO, "%s: event %zu has source %u (1..3 allowed)", name, i, src);
+            }
+        }
+        out->count += b.count;
+        off += b.count * sizeof(struct mvm_trace_event);
+        nblocks++;
+    }
+    if (len - off < sizeof(end)) {
+        mvm_trace_data_free(out);
+        return mvm_fail(ENODATA, "%s: truncated inside the end record at offset %zu", name, off);
+    }
+    memcpy(&end, p + off, sizeof(end));
+    if (end.crc != (uint32_t)crc32(0, (const Bytef *)&end, offsetof(struct mvm_trace_file_end, crc)) ||
+        end.events != out->count || end.reserved2 != 0) {
+        size_t got = out->count;
+
+        mvm_trace_data_free(out);
+        return mvm_fail(EPROTO, "%s: the end record (%llu events) does not match the %zu events read, or its CRC is "
+                        "wrong", name, (unsigned long long)end.events, got);
+    }
+    if (len - off != sizeof(end)) {
+        mvm_trace_data_free(out);
+        return mvm_fail(EPROTO, "%s: %zu stray bytes after the end record", name, len - off - sizeof(end));
+    }
+    out->header = h;
+    out->header.backend[sizeof(h.backend) - 1] = '\0';
+    out->kernel_exits = end.kernel_exits;
+    out->kernel_to_user = end.kernel_to_user;
+    out->dropped = end.dropped;
+    return 0;
+}
+
+int mvm_trace_parse(const void *buf, size_t len, const char *name, struct mvm_trace_data *out)
+{
+    int rc = trace_parse(buf, len, name, out);
+
+    if (rc < 0)
+        mvm_trace_data_free(out);
+    return rc;
+}
+
+int mvm_trace_load(const char *path, struct mvm_trace_data *out)
+{
+    struct stat st;
+    void *buf;
+    int fd, rc;
+
+    memset(out, 0, sizeof(*out));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mvm_fail(errno, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mvm_fail(EINVAL, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return mvm_fail(ENODATA, "%s: empty file (truncated: no trace header)", path);
+    }
+    buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (buf == MAP_FAILED)
+        return mvm_fail(errno, "%s: mmap: %s", path, strerror(errno));
+    rc = mvm_trace_parse(buf, (size_t)st.st_size, path, out);
+    munmap(buf, (size_t)st.st_size);
+    return rc;
+}
+
+void mvm_trace_data_free(struct mvm_trace_data *d)
+{
+    free(d->events);
+    d->events = NULL;
+    d->count = 0;
+}
+
+struct mvm_trace_live {
+    const struct mvm_live_header *h;
+    size_t len;
+    uint64_t tail;
+    uint64_t capacity; /* as found at attach: the writer cannot change it under us */
+    char backend[16];
+};
+
+int mvm_trace_live_attach(const char *path, struct mvm_trace_live **out)
+{
+    struct mvm_live_header h;
+    struct mvm_trace_live *l;
+    struct stat st;
+    void *map;
+    size_t len;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return mvm_fail(errno, "live feed %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(h) || pread(fd, &h, sizeof(h), 0) != sizeof(h) ||
+        memcmp(h.magic, MVM_LIVE_MAGIC, 8) != 0) {
+        close(fd);
+        return mvm_fail(EPROTO, "live feed %s: not a minivmm live feed (see minivmm run --trace-live)", path);
+    }
+    if (h.version != MVM_TRACE_VERSION || h.event_size != sizeof(struct mvm_trace_event) || h.capacity == 0 ||
+        (h.capacity & (h.capacity - 1)) || h.capacity > (1u << 24)) {
+        close(fd);
+        return mvm_fail(EPROTO, "live feed %s: version %u, %u-byte events, capacity %u: not what this viewer reads",
+                        path, h.version, h.event_size, h.capacity);
+    }
+    len = sizeof(h) + (size_t)h.capacity * sizeof(struct mvm_trace_event);
+    if ((size_t)st.st_size != len) {
+        close(fd);
+        return mvm_fail(EPROTO, "live feed %s: %lld bytes, expected %zu", path, (long long)st.st_size, len);
+    }
+    map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return mvm_fail(errno, "live feed %s: mmap: %s", path, strerror(errno));
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        munmap(map, len);
+        return mvm_fail(ENOMEM, "live feed: out of memory");
+    }
+    l->h = map;
+    l->len = len;
+    l->capacity = h.capacity;
+    memcpy(l->backend, h.backend, sizeof(l->backend));
+    l->backend[sizeof(l->backend) - 1] = '\0';
+    *out = l;
+    return 0;
+}
+
+size_t mvm_trace_live_read(struct mvm_trace_live *l, struct mvm_trace_event *dst, size_t max, uint64_t *lost)
+{
+    const struct mvm_trace_event *slots = (const struct mvm_trace_event *)(l->h + 1);
+    uint64_t cap = l->capacity, mask = cap - 1;
+    uint64_t head = atomic_load_explicit((_Atomic uint64_t *)&l->h->head, memory_order_acquire), n, safe;
+
+    if (head - l->tail > cap) {
+        *lost += head - cap - l->tail;
+        l->tail = head - cap;
+    }
+    n = head - l->tail < max ? head - l->tail : max;
+    for (uint64_t i = 0; i < n; i++)
+        dst[i] = slots[(l->tail + i) & mask];
+    /* The writer may have lapped the copy: events at or below head2 - capacity are suspect. */
+    atomic_thread_fence(memory_order_acquire);
+    head = atomic_load_explicit((_Atomic uint64_t *)&l->h->head, memory_order_relaxed);
+    safe = head >= cap ? head - cap + 1 : 0;
+    if (l->tail < safe) {
+        uint64_t bad = safe - l->tail < n ? safe - l->tail : n;
+
+        memmove(dst, dst + bad, (size_t)(n - bad) * sizeof(*dst));
+        *lost += safe - l->tail;
+        l->tail = l->tail + n > safe ? l->tail + n : safe;
+        return (size_t)(n - bad);
+    }
+    l->tail += n;
+    return (size_t)n;
+}
+
+bool mvm_trace_live_finished(const struct mvm_trace_live *l)
+{
+    if (atomic_load_explicit((_Atomic uint32_t *)&l->h->finished, memory_order_acquire))
+        return true;
+    return kill((pid_t)l->h->pid, 0) != 0 && errno == ESRCH;
+}
+
+const char *mvm_trace_live_backend(const struct mvm_trace_live *l)
+{
+    return l->backend;
+}
+
+uint64_t mvm_trace_live_start_ns(const struct mvm_trace_live *l)
+{
+    return l->h->start_ns;
+}
+
+void mvm_trace_live_detach(struct mvm_trace_live *l)
+{
+    if (!l)
+        return;
+    munmap((void *)l->h, l->len);
+    free(l);
+}
+
+static const char *const svm_names[] = {
+    [0x00] = "read_cr0", [0x03] = "read_cr3", [0x04] = "read_cr4", [0x10] = "write_cr0", [0x13] = "write_cr3",
+    [0x14] = "write_cr4", [0x40] = "DE excp", [0x41] = "DB excp", [0x43] = "BP excp", [0x46] = "UD excp",
+    [0x47] = "NM excp", [0x48] = "DF excp", [0x4d] = "GP excp", [0x4e] = "PF excp", [0x51] = "AC excp",
+    [0x52] = "MC excp", [0x60] = "interrupt", [0x61] = "nmi", [0x62] = "smi", [0x63] = "init", [0x64] = "vintr",
+    [0x65] = "cr0_sel_write", [0x6e] = "rdtsc", [0x6f] = "rdpmc", [0x70] = "pushf", [0x71] = "popf",
+    [0x72] = "cpuid", [0x74] = "iret", [0x75] = "swint", [0x76] = "invd", [0x77] = "pause", [0x78] = "hlt",
+    [0x79] = "invlpg", [0x7a] = "invlpga", [0x7b] = "io", [0x7c] = "msr", [0x7d] = "task_switch",
+    [0x7f] = "shutdown", [0x80] = "vmrun", [0x81] = "hypercall", [0x82] = "vmload", [0x83] = "vmsave",
+    [0x84] = "stgi", [0x85] = "clgi", [0x86] = "skinit", [0x87] = "rdtscp", [0x88] = "icebp", [0x89] = "wbinvd",
+    [0x8a] = "monitor", [0x8b] = "mwait", [0x8d] = "xsetbv", [0x8f] = "write_efer_trap",
+    [0x90] = "write_cr0_trap", [0x94] = "write_cr4_trap", [0x98] = "write_cr8_trap", [0xa2] = "invpcid",
+    [0xa5] = "buslock", [0xa6] = "idle-halt",
+};
+
+static const char *const vmx_names[] = {
+    [0] = "EXCEPTION_NMI", [1] = "EXTERNAL_INTERRUPT", [2] = "TRIPLE_FAULT", [3] = "INIT_SIGNAL",
+    [7] = "INTERRUPT_WINDOW", [8] = "NMI_WINDOW", [9] = "TASK_SWITCH", [10] = "CPUID", [12] = "HLT",
+    [13] = "INVD", [14] = "INVLPG", [15] = "RDPMC", [16] = "RDTSC", [18] = "VMCALL", [28] = "CR_ACCESS",
+    [29] = "DR_ACCESS", [30] = "IO_INSTRUCTION", [31] = "MSR_READ", [32] = "MSR_WRITE", [33] = "INVALID_STATE",
+    [36] = "MWAIT_INSTRUCTION", [37] = "MONITOR_TRAP_FLAG", [39] = "MONITOR_INSTRUCTION",
+    [40] = "PAUSE_INSTRUCTION", [43] = "TPR_BELOW_THRESHOLD", [44] = "APIC_ACCESS", [45] = "EOI_INDUCED",
+    [46] = "GDTR_IDTR", [47] = "LDTR_TR", [48] = "EPT_VIOLATION", [49] = "EPT_MISCONFIG", [51] = "RDTSCP",
+    [52] = "PREEMPTION_TIMER", [54] = "WBINVD", [55] = "XSETBV", [56] = "APIC_WRITE", [62] = "PML_FULL",
+};
+
+static const char *const soft_names[] = {
+    [MVM_SOFT_EV_CPUID] = "cpuid", [MVM_SOFT_EV_HYPERCALL] = "hypercall", [MVM_SOFT_EV_RDTSC] = "rdtsc",
+    [MVM_SOFT_EV_MSR] = "msr", [MVM_SOFT_EV_EXCEPTION] = "exception",
+};
+
+const char *mvm_trace_hw_reason_name(uint8_t flags, uint32_t code)
+{
+    static _Thread_local char buf[24];
+
+    if ((flags & MVM_TRACE_F_ISA_SVM) && code == 0x400)
+        return "npf";
+    if ((flags & MVM_TRACE_F_ISA_SVM) && code < sizeof(svm_names) / sizeof(svm_names[0]) && svm_names[code])
+        return svm_names[code];
+    if ((flags & MVM_TRACE_F_ISA_VMX) && (code & 0xffff) < sizeof(vmx_names) / sizeof(vmx_names[0]) &&
+        vmx_names[code & 0xffff])
+        return vmx_names[code & 0xffff];
+    snprintf(buf, sizeof(buf), "hw 0x%x", code);
+    return buf;
+}
+
+void mvm_trace_event_kind(const struct mvm_trace_event *ev, char *buf, size_t len)
+{
+    switch (ev->source) {
+    case MVM_TRACE_SRC_USER:
+        snprintf(buf, len, "%s", mvm_exit_name(ev->reason));
+        break;
+    case MVM_TRACE_SRC_KERNEL:
+        snprintf(buf, len, "kernel %s", mvm_trace_hw_reason_name(ev->flags, ev->reason));
+        break;
+    default:
+        snprintf(buf, len, "kernel %s",
+                 ev->reason < sizeof(soft_names) / sizeof(soft_names[0]) && soft_names[ev->reason]
+                     ? soft_names[ev->reason] : "?");
+        break;
+    }
+}
+
+static void data_hex(char *buf, size_t len, uint64_t data, uint64_t bytes)
+{
+    size_t used = 0;
+
+    if (len)
+        buf[0] = '\0';
+    for (uint64_t i = 0; i < bytes && i < 8 && used + 3 <= len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%02x", (unsigned)((data >> (8 * i)) & 0xff));
+}
+
+void mvm_trace_event_detail(const struct mvm_trace_event *ev, char *buf, size_t len)
+{
+    char hex[20], hw[40] = "";
+
+    if (ev->flags & MVM_TRACE_F_HW)
+        snprintf(hw, sizeof(hw), " [hw %s]", mvm_trace_hw_reason_name(ev->flags, ev->hw_reason));
+    if (ev->source == MVM_TRACE_SRC_SOFT) {
+        snprintf(buf, len, "x%u in the soft backend during this run", ev->count);
+        return;
+    }
+    if (ev->source == MVM_TRACE_SRC_KERNEL) {
+        bool svm = ev->flags & MVM_TRACE_F_ISA_SVM, vmx = ev->flags & MVM_TRACE_F_ISA_VMX;
+
+        if (svm && ev->reason == 0x7b)
+            snprintf(buf, len, "%s port=0x%04x size=%u%s", (ev->addr & 1) ? "in" : "out",
+                     (unsigned)(ev->addr >> 16), (ev->addr & 0x10) ? 1u : (ev->addr & 0x20) ? 2u : 4u,
+                     (ev->addr & 8) ? " rep" : "");
+        else if (vmx && ev->reason == 30)
+            snprintf(buf, len, "%s port=0x%04x size=%u", (ev->addr & 8) ? "in" : "out",
+                     (unsigned)(ev->addr >> 16) & 0xffff, (unsigned)(ev->addr & 7) + 1);
+        else if (svm && ev->reason == 0x400)
+            snprintf(buf, len, "gpa=0x%llx error=0x%llx", (unsigned long long)ev->data,
+                     (unsigned long long)ev->addr);
+        else
+            snprintf(buf, len, "info1=0x%llx info2=0x%llx", (unsigned long long)ev->addr,
+                     (unsigned long long)ev->data);
+        return;
+    }
+    switch (ev->reason) {
+    case KVM_EXIT_IO:
+        data_hex(hex, sizeof(hex), ev->data, (uint64_t)ev->size * ev->count);
+        snprintf(buf, len, "%s port=0x%04x size=%u count=%u data=%s%s", (ev->flags & MVM_TRACE_F_WRITE) ? "out" : "in",
+                 (unsigned)ev->addr, ev->size, ev->count, hex, hw);
+        break;
+    case KVM_EXIT_MMIO:
+        data_hex(hex, sizeof(hex), ev->data, ev->size);
+        snprintf(buf, len, "%s gpa=0x%llx len=%u data=%s%s", (ev->flags & MVM_TRACE_F_WRITE) ? "write" : "read",
+                 (unsigned long long)ev->addr, ev->size, hex, hw);
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        snprintf(buf, len, "suberror=%llu%s", (unsigned long long)ev->data, hw);
+        break;
+    case KVM_EXIT_FAIL_ENTRY:
+        snprintf(buf, len, "hardware reason=0x%llx%s", (unsigned long long)ev->data, hw);
+        break;
+    default:
+        snprintf(buf, len, "%s", hw[0] ? hw + 1 : "");
+        break;
+    }
+}
