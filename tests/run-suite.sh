@@ -16,8 +16,8 @@ MINIVMM_GUEST_DIR=$build/guests
 export MINIVMM_BACKEND MINIVMM_GUEST_DIR
 
 # cmocka's summary lines: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
-count() { # count FILE TAG
-    sed -n "s/^\[  $2  \] \([0-9][0-9]*\) test(s).*/\1/p" "$1" | head -n 1
+count() { # count FILE TAG (TAG padded as cmocka pads it: "PASSED  ", "FAILED  ", "SKIPPED ")
+    sed -n "s/^\[  $2\] \([0-9][0-9]*\) test(s).*/\1/p" "$1" | head -n 1
 }
 
 for t in "$build"/tests/test_lab*; do
@@ -27,9 +27,9 @@ for t in "$build"/tests/test_lab*; do
     "$t" >"$out" 2>&1
     rc=$?
     cat "$out"
-    p=$(count "$out" PASSED)
-    f=$(count "$out" FAILED)
-    s=$(count "$out" SKIPPED)
+    p=$(count "$out" "PASSED  ")
+    f=$(count "$out" "FAILED  ")
+    s=$(count "$out" "SKIPPED ")
     passed=$((passed + ${p:-0}))
     skipped=$((skipped + ${s:-0}))
     if [ "$rc" -ne 0 ] && [ -z "$f" ]; then

@@ -26,4 +26,7 @@ _start:
     mov %edx, %eax
     and $0x20000000, %eax     /* LM */
     out %eax, $0x80
+    xor %ebx, %ebx            /* the other leaf-0x80000001 bits depend on the host CPU */
+    xor %ecx, %ecx
+    xor %edx, %edx
     hlt
