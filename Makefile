@@ -55,9 +55,9 @@ all: $(MINIVMM) $(GUESTS) $(TEST_BINS)
 help:
 	@sed -n 's/^## //p' Makefile
 
-## make demo            run lab 1's guest on real KVM (native, else inside QEMU) and show its exits
+## make demo            run lab 1's guests on KVM (else the soft backend) and show their exits and the visualizer
 ## make test            unit, integration and CLI tests on every backend there is, then under ASan+UBSan
-## make grade LAB=1 [STUDENT=dir]   grade a lab (solutions by default), points per test
+## make grade LAB=n [STUDENT=dir]   grade a lab (solutions by default), points per test, results.json
 ## make deps            install what the kit needs (Debian 12; apt)
 deps:
 	$(Q)./scripts/install-deps.sh

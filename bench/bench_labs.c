@@ -6,13 +6,24 @@
  * batches of BENCH_MEM_BATCH loads with RDTSC (min/median/p99 are per load,
  * from those); Google Benchmark's time is the host's clock over the run.
  */
+#include <stdlib.h>
+
 #include "bench/bench_abi.h"
 #include "bench.h"
 #include "bench_vm.h"
 #include "x86.h"
 
-#define LAB3_BUFFER_SIZE (64ull << 20) /* far past the 4 KiB TLB reach (a few MiB), inside the 2 MiB one */
+#define LAB3_BUFFER_MIB 64 /* far past the 4 KiB TLB reach (a few MiB), inside the 2 MiB one */
 #define LAB3_PAGE_2M 0x100             /* in a case's arg, with BENCH_MEM_SEQ or BENCH_MEM_RAND */
+
+/* $MINIVMM_BENCH_LAB3_MIB shrinks the buffer (the smoke run only checks exit counts, not what they cost). */
+static uint64_t lab3_buffer_size(void)
+{
+    const char *env = getenv("MINIVMM_BENCH_LAB3_MIB");
+    long mib = env ? strtol(env, NULL, 10) : LAB3_BUFFER_MIB;
+
+    return (uint64_t)(mib > 0 && mib <= LAB3_BUFFER_MIB ? mib : LAB3_BUFFER_MIB) << 20;
+}
 
 static void bench_lab3_access(struct bench_state *st, const struct mvm_backend *be, int64_t arg)
 {
@@ -23,7 +34,7 @@ static void bench_lab3_access(struct bench_state *st, const struct mvm_backend *
     struct mvm_run_result res;
     struct bench_result r;
     struct bench_vm bv;
-    int rc = bench_vm64_create(be, LAB3_BUFFER_SIZE, page, mode, n, &bv);
+    int rc = bench_vm64_create(be, lab3_buffer_size(), page, mode, n, &bv);
 
     if (rc < 0) {
         bench_fail(st, "%s", mvm_error());

@@ -13,7 +13,7 @@ shift 2
 mkdir -p "$out"
 args=(--benchmark_out="$out/results.json" --benchmark_out_format=json)
 if [ "$smoke" = 1 ]; then
-    export MINIVMM_BENCH_MAX_MIB=${MINIVMM_BENCH_MAX_MIB:-16}
+    export MINIVMM_BENCH_MAX_MIB=${MINIVMM_BENCH_MAX_MIB:-16} MINIVMM_BENCH_LAB3_MIB=${MINIVMM_BENCH_LAB3_MIB:-4}
     args+=(--benchmark_min_time=0.001)
 else
     args+=(--benchmark_min_time="${MINIVMM_BENCH_MIN_TIME:-0.2}")
