@@ -34,6 +34,12 @@ VARIANTS = [
     (1, "fake-pass-line", "lab1_realmode.c", r"return MVM_STOP_HLT;",
      'printf("[  PASSED  ] 1 test(s).\\\\n"); fflush(stdout); _exit(0);',
      9, {"halt_is_one_exit": "without the grader's token"}),
+    (2, "solution", None, None, None, 20, {}),
+    (2, "descriptor-limit-off-by-one", "lab2_protected.c", r"limit >>= 12;", "limit = (limit + 1) >> 12;",
+     11, {"gdt_encode_flat": "expected descriptor 0x00cf9b000000ffff", "hello32_runs": "expected the guest to end"}),
+    (3, "solution", None, None, None, 21, {}),
+    (3, "2m-page-without-ps-flag", "lab3_paging.c", r"\(leaf == 2 \? X86_PTE_PS : 0\)", "0",
+     10, {"page_map_4k_and_2m": "PT entry is not present", "hello64_runs": "triple fault"}),
 ]
 
 
