@@ -487,16 +487,24 @@ static int soft_lin_rw(struct soft_vcpu *v, uint64_t lin, void *buf, size_t len,
     return 0;
 }
 
-/* Up to 15 instruction bytes at CS:rip (fewer where memory ends). Needs the image loaded. */
-static size_t soft_fetch(struct soft_vcpu *v, uint64_t rip, uint8_t *out)
+/* Up to 15 bytes at linear address lin (fewer where memory ends). Needs the image loaded. */
+static size_t soft_fetch_lin(struct soft_vcpu *v, uint64_t lin, uint8_t *out)
 {
-    uint64_t lin = img_seg(v, R_CS)->base + rip, pa;
+    uint64_t pa;
     uint32_t pe;
+    if (soft_lin_rw(v, lin, out, 15, false, false, &pa, &pe) == 0)
+        return 15; /* one or two page walks, not one per byte */
     size_t n = 0;
     for (; n < 15; n++)
         if (soft_lin_rw(v, lin + n, out + n, 1, false, false, &pa, &pe) != 0)
             break;
     return n;
+}
+
+/* Up to 15 instruction bytes at CS:rip (fewer where memory ends). Needs the image loaded. */
+static size_t soft_fetch(struct soft_vcpu *v, uint64_t rip, uint8_t *out)
+{
+    return soft_fetch_lin(v, img_seg(v, R_CS)->base + rip, out);
 }
 
 
@@ -542,6 +550,8 @@ static bool soft_exit_to_vmm(struct soft_vcpu *v)
     soft_coro_yield(&v->co);
     v->in_exit = false;
     v->io_exit = false;
+    if (v->mapped_gen != v->vm->slots_gen)
+        v->remap = true; /* the engine maps the new slots before the next block; until then the MMIO hooks use them */
     if (v->cancel) {
         uc_emu_stop(v->uc);
         return false;
@@ -719,12 +729,7 @@ static bool soft_locate_io(struct soft_vcpu *v)
     unsigned seen = 0;
     while (rip < end) {
         uint8_t b[16];
-        uint64_t pa;
-        uint32_t pe;
-        size_t n = 0;
-        for (; n < 15; n++)
-            if (soft_lin_rw(v, base + rip + n, b + n, 1, false, false, &pa, &pe) != 0)
-                break;
+        size_t n = soft_fetch_lin(v, base + rip, b);
         int io;
         unsigned len = soft_insn_len(b, n, code, &io);
         if (len == 0)
@@ -747,7 +752,46 @@ struct soft_pio_insn {
     unsigned addr_size; /* 2, 4 or 8 */
 };
 
+static struct soft_pio_insn soft_decode_pio_slow(struct soft_vcpu *v);
+
+/*
+ * Decode the IN instruction of the current exit. Decoding needs the state
+ * image and a walk of the block (several hundred ns), so the result is kept
+ * per site: same block, same index in it, same CS/CR0/CR3 and slots, and the
+ * same bytes still in guest RAM at the same place.
+ */
 static struct soft_pio_insn soft_decode_pio(struct soft_vcpu *v)
+{
+    struct soft_io_site *c = &v->io_sites[(v->blk_addr ^ v->io_in_block) & 15];
+    uint64_t cs = soft_rd(v, UC_X86_REG_CS), cr0 = soft_rd(v, UC_X86_REG_CR0), cr3 = soft_rd(v, UC_X86_REG_CR3);
+    if (c->hva && c->blk_addr == v->blk_addr && c->blk_size == v->blk_size && c->in_block == v->io_in_block &&
+        c->cs == cs && c->cr0 == cr0 && c->cr3 == cr3 && c->gen == v->vm->slots_gen &&
+        memcmp(c->hva, c->bytes, c->len) == 0) {
+        v->io_rip = c->rip;
+        v->io_len = c->len;
+        v->io_string = c->string;
+        return (struct soft_pio_insn){.string = c->string, .rep = c->rep, .addr_size = c->addr_size};
+    }
+    struct soft_pio_insn d = soft_decode_pio_slow(v);
+    c->hva = NULL;
+    if (!soft_locate_io(v))
+        return d;
+    uint64_t lin = img_seg(v, R_CS)->base + v->io_rip;
+    struct soft_walk w = soft_translate(v, lin, false, false);
+    uint8_t *h = (w.fault || w.bad || (lin & (SOFT_PAGE - 1)) + v->io_len > SOFT_PAGE)
+                     ? NULL
+                     : soft_gpa_to_hva(v->vm, w.gpa, v->io_len);
+    if (!h)
+        return d;
+    *c = (struct soft_io_site){.blk_addr = v->blk_addr, .cs = cs, .cr0 = cr0, .cr3 = cr3, .rip = v->io_rip,
+                               .blk_size = v->blk_size, .in_block = v->io_in_block, .gen = v->vm->slots_gen,
+                               .len = v->io_len, .hva = h, .string = d.string, .rep = d.rep,
+                               .addr_size = d.addr_size};
+    memcpy(c->bytes, h, v->io_len);
+    return d;
+}
+
+static struct soft_pio_insn soft_decode_pio_slow(struct soft_vcpu *v)
 {
     struct soft_pio_insn d = {0};
     uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
@@ -937,7 +981,7 @@ static uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, 
     struct soft_mmio_region *m = ud;
     struct soft_vcpu *v = m->v;
     (void)uc;
-    if (v->cancel)
+    if (v->cancel || v->limit_fault)
         return 0;
     uint64_t gpa = m->base + off;
     if (v->rhigh_valid && gpa == v->rhigh_gpa && size == 4) {
@@ -945,6 +989,13 @@ static uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, 
         return v->rhigh;
     }
     v->rhigh_valid = false;
+    uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
+    if (hva) {
+        /* A slot added during this exit: the access completes in the new RAM, as on KVM. */
+        uint64_t x = 0;
+        memcpy(&x, hva, size > 8 ? 8 : size);
+        return x;
+    }
     soft_mmio_flush(v);
     unsigned len = size;
     if (size == 4 && soft_ldq_frame >= 0) {
@@ -977,10 +1028,16 @@ static void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uin
     struct soft_mmio_region *m = ud;
     struct soft_vcpu *v = m->v;
     (void)uc;
-    if (v->cancel)
+    if (v->cancel || v->limit_fault)
         return;
     uint64_t gpa = m->base + off;
     v->rhigh_valid = false;
+    uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
+    if (hva) {
+        soft_mmio_flush(v);
+        memcpy(hva, &value, size > 8 ? 8 : size);
+        return;
+    }
     if (size != 4) {
         soft_mmio_flush(v);
         soft_mmio_exit(v, gpa, size, true, value);
@@ -1387,13 +1444,235 @@ static bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val)
     }
 }
 
+static bool soft_seg_flat(const struct soft_seg *s)
+{
+    bool data = (s->flags & DESC_S_MASK) && !(s->flags & (8u << DESC_TYPE_SHIFT));
+    bool expand_down = data && (s->flags & (4u << DESC_TYPE_SHIFT));
+    return !(s->flags & DESC_P_MASK) || (s->limit == 0xffffffffu && !expand_down);
+}
+
+/*
+ * Re-read the segment state from the loaded image into the limit checker's
+ * cache. True when the limit hook must be added or removed (between runs):
+ * it is wanted in protected mode (not long, not virtual-8086) while any data
+ * segment is not flat.
+ */
+static bool soft_limits_refresh(struct soft_vcpu *v)
+{
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    bool want = false;
+    if ((IMG_CR(v, 0) & CR0_PE) && !(hf & (HF_LMA_MASK | HF_VM_MASK))) {
+        static const int data[] = {R_ES, R_SS, R_DS, R_FS, R_GS};
+        for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
+            want |= !soft_seg_flat(img_seg(v, data[i]));
+    }
+    for (int i = 0; i < 6; i++)
+        v->lim_seg[i] = *img_seg(v, i);
+    static const int tables[4] = {R_GDT, R_LDT, R_IDT, R_TR};
+    for (int i = 0; i < 4; i++) {
+        const struct soft_seg *t = img_seg(v, tables[i]);
+        bool none = (tables[i] == R_LDT || tables[i] == R_TR) && !(t->selector & ~3u); /* no LDT, no TSS */
+        v->lim_tables[i][0] = none ? ~0ull : t->base;
+        v->lim_tables[i][1] = none ? 0 : t->limit;
+    }
+    v->lim_code = (hf & HF_CS32_MASK) ? 4 : 2;
+    return want != v->limits_on;
+}
+
+/*
+ * The segment register through which the instruction at b makes a data
+ * access (write or not) at linear address lin; -1 when the access is not the
+ * instruction's own operand (descriptor reads of a segment load).
+ */
+static int soft_access_seg(struct soft_vcpu *v, const uint8_t *b, size_t n, bool write, uint64_t lin)
+{
+    size_t i = 0;
+    int ovr = -1;
+    bool adsz = false;
+    for (; i < n; i++) {
+        uint8_t c = b[i];
+        if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
+            ovr = (c >> 3) & 3; /* ES CS SS DS */
+        else if (c == 0x64 || c == 0x65)
+            ovr = c == 0x64 ? R_FS : R_GS;
+        else if (c == 0x67)
+            adsz = true;
+        else if (!(c == 0x66 || c == 0xf0 || c == 0xf2 || c == 0xf3))
+            break;
+    }
+    if (i >= n)
+        return -1;
+    int data = ovr >= 0 ? ovr : R_DS;
+    unsigned asize = v->lim_code == 4 ? (adsz ? 2 : 4) : (adsz ? 4 : 2);
+    uint8_t op = b[i];
+    size_t mi = i + 1; /* the ModRM byte */
+    switch (op) {
+    case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f: case 0x60: case 0x61:
+    case 0x68: case 0x6a: case 0x9a: case 0x9c: case 0x9d: case 0xc2: case 0xc3: case 0xc8: case 0xc9:
+    case 0xca: case 0xcb: case 0xcf: case 0xe8:
+        return R_SS; /* stack */
+    case 0xa4: case 0xa5: case 0xaa: case 0xab: case 0x6c: case 0x6d:
+        return write ? R_ES : data; /* movs, stos, ins: the destination is ES:(E)DI */
+    case 0xa6: case 0xa7: { /* cmps reads DS:(E)SI and ES:(E)DI */
+        uint64_t si = soft_rd(v, UC_X86_REG_RSI) & soft_mask(asize);
+        return ((lin - v->lim_seg[data].base) & 0xffffffffu) == si ? data : R_ES;
+    }
+    case 0xae: case 0xaf:
+        return R_ES; /* scas */
+    case 0xa0: case 0xa1: case 0xa2: case 0xa3: case 0xac: case 0xad: case 0x6e: case 0x6f: case 0xd7:
+        return data; /* moffs, lods, outs, xlat */
+    case 0x0f:
+        if (mi >= n)
+            return -1;
+        if (b[mi] == 0xa0 || b[mi] == 0xa1 || b[mi] == 0xa8 || b[mi] == 0xa9)
+            return R_SS; /* push/pop fs/gs */
+        mi += (b[mi] == 0x38 || b[mi] == 0x3a) ? 2 : 1;
+        break;
+    default:
+        if (op >= 0x50 && op <= 0x5f)
+            return R_SS;
+        break;
+    }
+    /* Everything else that touches memory has a ModRM operand. */
+    if (mi >= n)
+        return -1;
+    uint8_t m = b[mi];
+    unsigned mod = m >> 6, rm = m & 7, reg = (m >> 3) & 7;
+    if (op == 0xff && (reg == 2 || reg == 3 || reg == 6) && write)
+        return R_SS; /* call/push r/m: the push */
+    if (op == 0x8f && !write)
+        return R_SS; /* pop r/m: the pop */
+    if (mod == 3)
+        return -1;
+    if (ovr >= 0)
+        return ovr;
+    if (asize == 2)
+        return (rm == 2 || rm == 3 || (rm == 6 && mod != 0)) ? R_SS : R_DS;
+    if (rm == 4 && mi + 1 < n) {
+        unsigned base = b[mi + 1] & 7;
+        return (base == 4 || (base == 5 && mod != 0)) ? R_SS : R_DS;
+    }
+    return (rm == 5 && mod != 0) ? R_SS : R_DS;
+}
+
+/*
+ * Memory hook, installed only while a data segment is not flat in protected
+ * mode: checks the access against its segment's limit and raises #GP(0), or
+ * #SS(0) for SS, with RIP at the instruction. The engine completes the access
+ * before it stops, so a write's old bytes are put back before delivery.
+ */
+static void soft_hook_limit(uc_engine *uc, uc_mem_type type, uint64_t lin, int size, int64_t value, void *ud)
+{
+    struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
+    (void)value;
+    if (v->cancel || v->limit_fault || size <= 0)
+        return;
+    for (int t = 0; t < 4; t++)
+        if (lin - v->lim_tables[t][0] <= v->lim_tables[t][1])
+            return; /* the CPU's own descriptor-table and TSS accesses */
+    uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
+    img_load(v);
+    uint8_t b[15];
+    size_t n = soft_fetch(v, rip, b);
+    bool write = type == UC_MEM_WRITE;
+    int seg = soft_access_seg(v, b, n, write, lin);
+    if (seg < 0)
+        return;
+    const struct soft_seg *s = &v->lim_seg[seg];
+    if (!(s->flags & DESC_P_MASK))
+        return;
+    uint64_t off = (lin - s->base) & 0xffffffffu, last = off + (uint64_t)size - 1;
+    bool data = (s->flags & DESC_S_MASK) && !(s->flags & (8u << DESC_TYPE_SHIFT));
+    bool ok;
+    if (data && (s->flags & (4u << DESC_TYPE_SHIFT)))
+        ok = off > s->limit && last <= (((s->flags >> DESC_B_SHIFT) & 1) ? 0xffffffffull : 0xffffull);
+    else
+        ok = last <= s->limit;
+    if (ok)
+        return;
+    v->limit_fault = true;
+    v->stop = STOP_EXCEPTION;
+    v->exc_vector = seg == R_SS ? 12 : 13;
+    v->exc_has_error = true;
+    v->exc_error = 0;
+    v->exc_soft = false;
+    v->undo_len = 0;
+    uint64_t pa;
+    uint32_t pe;
+    if (write && (size_t)size <= sizeof v->undo_bytes &&
+        soft_lin_rw(v, lin, v->undo_bytes, (size_t)size, false, false, &pa, &pe) == 0) {
+        v->undo_lin = lin;
+        v->undo_len = (unsigned)size;
+    }
+    uc_emu_stop(uc);
+    soft_wr(v, UC_X86_REG_RIP, rip);
+}
+
+/* Between runs: add or remove the limit hook as the segment state asks. 0 or -errno. */
+static int soft_limits_apply(struct soft_vcpu *v)
+{
+    v->seg_check = false;
+    img_load(v);
+    if (!soft_limits_refresh(v))
+        return 0;
+    if (v->limits_on) {
+        uc_hook_del(v->uc, v->limit_hook);
+        v->limits_on = false;
+    } else {
+        if (uc_hook_add(v->uc, &v->limit_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)soft_hook_limit,
+                        v->engine, 1, 0) != UC_ERR_OK)
+            return -ENOMEM;
+        v->limits_on = true;
+    }
+    /* Retranslate: with the hook, translations keep RIP exact at every access; without it, run at full speed. */
+    uc_ctl_flush_tb(v->uc);
+    uc_ctl_flush_tlb(v->uc);
+    return 0;
+}
+
+/* Instructions that can change a data segment or whether limits apply (CR0.PE, EFER via WRMSR is hooked anyway). */
+static bool soft_insn_changes_segs(const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x26 ||
+                     b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x64 || b[i] == 0x65))
+        i++;
+    if (i >= n)
+        return false;
+    switch (b[i]) {
+    case 0x8e: case 0x07: case 0x17: case 0x1f: case 0xc4: case 0xc5: case 0xca: case 0xcb: case 0xcf:
+        return true; /* mov/pop sreg, les/lds, retf, iret */
+    case 0x0f:
+        if (i + 1 >= n)
+            return false;
+        switch (b[i + 1]) {
+        case 0xa1: case 0xa9: case 0xb2: case 0xb4: case 0xb5: case 0x22: case 0x34: case 0x35: case 0x05: case 0x07:
+            return true; /* pop fs/gs, lss/lfs/lgs, mov crN, sysenter/sysexit, syscall/sysret */
+        case 0x01:
+            return i + 2 < n && ((b[i + 2] >> 3) & 7) == 6; /* lmsw */
+        default:
+            return false;
+        }
+    default:
+        return false;
+    }
+}
+
 static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
     struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
-    (void)uc;
     (void)size;
     uint8_t b[15] = {0};
     img_load(v);
+    if (!(img_u32(v, soft_layout.hflags) & HF_LMA_MASK)) {
+        /* Maybe placed after a segment load: the limit hook may be due before this instruction runs. */
+        v->seg_check = true;
+        if (soft_limits_refresh(v)) {
+            v->stop = STOP_RESTART;
+            uc_emu_stop(uc);
+            return;
+        }
+    }
     uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
     (void)addr;
     soft_fetch(v, rip, b);
@@ -1423,6 +1702,21 @@ static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud
     soft_wr(v, UC_X86_REG_RIP, rip + 2);
 }
 
+/* Queue a code hook at guest address at, once. True if newly queued. */
+static bool soft_hook_later(struct soft_vcpu *v, uint64_t at)
+{
+    for (int k = 0; k < v->nhooked; k++)
+        if (v->hooked[k] == at)
+            return false;
+    for (int k = 0; k < v->npending_hooks; k++)
+        if (v->pending_hooks[k] == at)
+            return false;
+    if (v->nhooked + v->npending_hooks >= 256 || v->npending_hooks >= 16)
+        return false;
+    v->pending_hooks[v->npending_hooks++] = at;
+    return true;
+}
+
 /* Scan a block the engine is about to run for the instructions above; place a code hook on each, once. */
 static __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint64_t addr, uint32_t size)
 {
@@ -1444,16 +1738,26 @@ static __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint6
         bool hit = c == 0x30 || c == 0x31 || c == 0x32 || (c == 0x01 && i + 2 < size && buf[i + 2] == 0xf9);
         if (!hit)
             continue;
-        uint64_t at = addr + i;
-        bool known = false;
-        for (int k = 0; k < v->nhooked && !known; k++)
-            known = v->hooked[k] == at;
-        for (int k = 0; k < v->npending_hooks && !known; k++)
-            known = v->pending_hooks[k] == at;
-        if (known || v->nhooked + v->npending_hooks >= 256 || v->npending_hooks >= 16)
-            continue;
-        v->pending_hooks[v->npending_hooks++] = at;
-        found = true;
+        if (soft_hook_later(v, addr + i))
+            found = true;
+    }
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    if (!(hf & HF_LMA_MASK)) {
+        /*
+         * Segment loads and mode changes: hook the next instruction (the code hook
+         * re-checks the segments before it runs), or the load itself when it ends
+         * the block (then the next block hook re-checks).
+         */
+        unsigned code = (hf & HF_CS32_MASK) ? 4 : 2;
+        for (uint32_t i = 0; i < size;) {
+            int io;
+            unsigned len = soft_insn_len(buf + i, size - i, code, &io);
+            if (len == 0)
+                break;
+            if (soft_insn_changes_segs(buf + i, len) && soft_hook_later(v, addr + i + len < addr + size ? addr + i + len : addr + i))
+                found = true;
+            i += len;
+        }
     }
     if (found) {
         v->flush_begin = addr;
@@ -1469,9 +1773,24 @@ static void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *u
     v->blk_addr = addr;
     v->blk_size = size;
     v->io_in_block = 0;
-    if (__builtin_expect(v->wpend | v->rhigh_valid, 0)) {
+    if (__builtin_expect(v->wpend | v->rhigh_valid | v->remap | v->seg_check, 0)) {
         v->rhigh_valid = false;
         soft_mmio_flush(v);
+        if (v->seg_check) {
+            v->seg_check = false;
+            img_load(v);
+            if (soft_limits_refresh(v)) {
+                v->seg_check = true; /* soft_run_once adds or removes the limit hook */
+                v->stop = STOP_RESTART;
+                uc_emu_stop(uc);
+                return;
+            }
+        }
+        if (v->remap) {
+            v->stop = STOP_RESTART;
+            uc_emu_stop(uc);
+            return;
+        }
     }
     if (__builtin_expect(__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED), 0)) {
         v->stop = STOP_EINTR;
@@ -1507,6 +1826,19 @@ static void soft_apply_pending_hooks(struct soft_vcpu *v)
     v->flush_begin = v->flush_end = 0;
 }
 
+
+static void soft_reset(struct soft_vcpu *v, bool init_event);
+
+/*
+ * A triple fault: KVM on SVM answers the SHUTDOWN intercept with
+ * kvm_vcpu_reset(init_event), so KVM_EXIT_SHUTDOWN shows the vCPU already at
+ * its INIT state (RIP 0xfff0, CS 0xf000) and a later KVM_RUN starts there.
+ */
+static void soft_shutdown(struct soft_vcpu *v)
+{
+    soft_reset(v, true);
+    v->run->exit_reason = KVM_EXIT_SHUTDOWN;
+}
 
 enum soft_deliver { DELIVER_OK, DELIVER_FAULT, DELIVER_UNSUPPORTED };
 
@@ -1758,6 +2090,7 @@ static bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint3
         int r = soft_deliver(v, vec, has_err, err, soft, ext, &f);
         if (r == DELIVER_OK) {
             v->stats.exceptions++;
+            v->seg_check = true; /* CS and SS may have changed */
             return true;
         }
         if (r == DELIVER_UNSUPPORTED) {
@@ -1767,9 +2100,7 @@ static bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint3
         if (f.set_cr2)
             soft_wr(v, UC_X86_REG_CR2, f.cr2);
         if (vec == 8) {
-            v->run->exit_reason = KVM_EXIT_SHUTDOWN;
-            /* As KVM reports it: RF set, as in the frame of the fault that could not be delivered. */
-            soft_wr(v, UC_X86_REG_RFLAGS, soft_rd(v, UC_X86_REG_RFLAGS) | RFLAGS_RF);
+            soft_shutdown(v);
             return false;
         }
         bool df = (soft_contributory(first) && soft_contributory(f.vector)) ||
@@ -1786,7 +2117,7 @@ static bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint3
         first = vec;
         soft = false;
     }
-    v->run->exit_reason = KVM_EXIT_SHUTDOWN;
+    soft_shutdown(v);
     return false;
 }
 
@@ -1803,6 +2134,7 @@ static int soft_run_once(struct soft_vcpu *v)
 {
     struct kvm_run *run = v->run;
     for (;;) {
+        v->remap = false;
         if (!v->mapped_any || v->mapped_gen != v->vm->slots_gen) {
             soft_free_mmio_ctx(v);
             int r = soft_map_memory(v);
@@ -1811,6 +2143,11 @@ static int soft_run_once(struct soft_vcpu *v)
         }
         if (v->npending_hooks || v->flush_end)
             soft_apply_pending_hooks(v);
+        if (v->seg_check) {
+            int r = soft_limits_apply(v);
+            if (r < 0)
+                return r;
+        }
         if (v->irq_pending >= 0 && soft_irq_window_open(v)) {
             int vec = v->irq_pending;
             v->irq_pending = -1;
@@ -1833,10 +2170,19 @@ static int soft_run_once(struct soft_vcpu *v)
                       !(soft_rd(v, UC_X86_REG_RFLAGS) & RFLAGS_IF);
         v->stop = STOP_NONE;
         v->ud_seen = false;
+        v->limit_fault = false;
         uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
         uc_err e = uc_emu_start(v->uc, rip, 0, 0, 0);
         if (v->cancel)
             return -EINTR;
+        if (v->limit_fault && v->undo_len) {
+            /* The write past the limit landed before the engine stopped: undo it, as the CPU never makes it. */
+            uint64_t pa;
+            uint32_t pe;
+            img_load(v);
+            soft_lin_rw(v, v->undo_lin, v->undo_bytes, v->undo_len, true, false, &pa, &pe);
+            v->undo_len = 0;
+        }
         if (v->wpend) {
             /* A held-back MMIO write goes out before what stopped the engine; the stop is handled on re-entry. */
             v->wpend = false;
@@ -1904,13 +2250,17 @@ static void soft_co_main(void *arg)
 }
 
 
-/* RIP as KVM reports it at an I/O exit: after the instruction, or at it for string I/O. */
+/*
+ * RIP as KVM 6.1 reports it at an I/O exit: at the I/O instruction, string or
+ * not. KVM skips a plain IN/OUT only when the next KVM_RUN completes it
+ * (complete_fast_pio_in/out), and string I/O is still being emulated.
+ */
 static uint64_t soft_io_exit_rip(struct soft_vcpu *v, uint64_t engine_rip)
 {
     img_load(v);
     if (!soft_locate_io(v))
         return engine_rip;
-    return v->io_string ? v->io_rip : v->io_rip + v->io_len;
+    return v->io_rip;
 }
 
 static void soft_get_regs(struct soft_vcpu *v, struct kvm_regs *r)
@@ -1954,6 +2304,7 @@ static void soft_set_regs(struct soft_vcpu *v, const struct kvm_regs *r)
         img_load(v);
         img_update_hflags(v, fl);
         img_commit(v);
+        v->seg_check = true;
     }
 }
 
@@ -2007,6 +2358,7 @@ static void soft_set_sregs(struct soft_vcpu *v, const struct kvm_sregs *s)
     img_store(v);
     v->cr8 = s->cr8;
     v->apic_base = s->apic_base;
+    v->seg_check = true;
     int pending = -1;
     for (int i = 0; i < 256 && pending < 0; i++)
         if (s->interrupt_bitmap[i / 64] & (1ull << (i % 64)))
@@ -2014,10 +2366,18 @@ static void soft_set_sregs(struct soft_vcpu *v, const struct kvm_sregs *s)
     v->irq_pending = pending;
 }
 
-/* The state KVM gives a new vCPU (checked against KVM on this host). */
-static void soft_reset(struct soft_vcpu *v)
+/*
+ * The state KVM gives a new vCPU (kvm_vcpu_reset). init_event: an INIT (here
+ * after a triple fault), which keeps the APIC base and CR0.CD/NW, and
+ * RDX = the family/model/stepping (CPUID leaf 1 EAX) of the vCPU's CPUID table.
+ */
+static void soft_reset(struct soft_vcpu *v, bool init_event)
 {
-    struct kvm_regs r = {.rip = 0xfff0, .rflags = 2, .rdx = 0x600};
+    uint64_t rdx = 0x600;
+    for (int i = 0; i < v->ncpuid; i++)
+        if (v->cpuid[i].function == 1)
+            rdx = v->cpuid[i].eax;
+    struct kvm_regs r = {.rip = 0xfff0, .rflags = 2, .rdx = rdx};
     struct kvm_segment data = {.limit = 0xffff, .type = 3, .present = 1, .s = 1};
     struct kvm_sregs s = {
         .cs = {.selector = 0xf000, .base = 0xffff0000, .limit = 0xffff, .type = 0xb, .present = 1, .s = 1},
@@ -2029,10 +2389,19 @@ static void soft_reset(struct soft_vcpu *v)
         .cr0 = 0x60000010,
         .apic_base = 0xfee00000 | 0x800 | (v->id == 0 ? 0x100 : 0),
     };
+    if (init_event) {
+        img_load(v);
+        s.cr0 = 0x10 | (IMG_CR(v, 0) & 0x60000000); /* ET, CD and NW as they were */
+        s.apic_base = v->apic_base;
+    }
     v->irq_pending = -1;
     soft_set_sregs(v, &s);
     soft_set_regs(v, &r);
+    img_load(v);
+    img_set_u32(v, soft_layout.old_exception, 0xffffffffu); /* no exception in progress */
+    img_commit(v);
     v->irq_pending = -1;
+    v->kvm_system_time = 0; /* kvmclock_reset */
 }
 
 
@@ -2061,6 +2430,11 @@ static struct soft_engine *soft_engine_get(void)
         free(e);
         return NULL;
     }
+    /*
+     * The default 1 GiB translation buffer is zeroed on every TB flush (each engine reuse): about 0.7 s.
+     * Teaching guests are small; 32 MiB holds their code many times over, and a full buffer just flushes.
+     */
+    uc_ctl_set_tcg_buffer_size(e->uc, SOFT_TCG_BUFFER_SIZE);
     uc_hook h;
     bool ok = uc_context_alloc(e->uc, &e->ctx) == UC_ERR_OK && uc_context_alloc(e->uc, &e->pristine) == UC_ERR_OK &&
               uc_ctl_exits_enable(e->uc) == UC_ERR_OK && uc_context_save(e->uc, e->pristine) == UC_ERR_OK &&
@@ -2141,7 +2515,7 @@ int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
     v->co_started = true;
     v->ncpuid = 0; /* as KVM: CPUID answers zeros until KVM_SET_CPUID2 */
     v->run->io.data_offset = SOFT_PIO_OFFSET;
-    soft_reset(v);
+    soft_reset(v, false);
     /* Guest TSC starts near 0 at creation, as KVM's does. */
     soft_set_tsc_offset(v, (uint64_t)0 - vm->tsc_at_create);
     *out = v;
@@ -2160,6 +2534,8 @@ void soft_vcpu_destroy(struct soft_vcpu *v)
     if (v->engine) {
         for (int i = 0; i < v->nhooked; i++)
             uc_hook_del(v->uc, v->hooked_h[i]);
+        if (v->limits_on)
+            uc_hook_del(v->uc, v->limit_hook);
         soft_engine_put(v->engine); /* unmaps the MMIO gaps before their contexts are freed */
     }
     soft_free_mmio_ctx(v);
@@ -2206,6 +2582,7 @@ static int soft_get_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set)
                 img_set_u64(v, soft_layout.efer, e->data);
                 img_update_hflags(v, soft_rd(v, UC_X86_REG_RFLAGS));
                 img_store(v);
+                v->seg_check = true;
             } else if (e->index == 0xc0000100 || e->index == 0xc0000101) {
                 soft_wr(v, e->index == 0xc0000100 ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE, e->data);
             } else {

@@ -18,8 +18,13 @@
 #define SOFT_RUN_PAGES 3 /* kvm_run, the PIO data page, the (unused) coalesced MMIO page: as KVM on x86 */
 #define SOFT_RUN_SIZE (SOFT_RUN_PAGES * SOFT_PAGE)
 #define SOFT_PIO_OFFSET (KVM_PIO_PAGE_OFFSET * SOFT_PAGE)
-/* Guest-physical addresses below this that no slot covers are MMIO; above it, accesses fail. */
-#define SOFT_MMIO_LIMIT (1ull << 36)
+/*
+ * Guest-physical addresses below this that no slot covers are MMIO; above it, accesses fail (internal
+ * error). 4 GiB, not more: Unicorn unmaps a region page by page (about 60 ns a page), so every VM
+ * teardown pays for the whole space; 64 GiB took 0.9 s of CPU.
+ */
+#define SOFT_MMIO_LIMIT (1ull << 32)
+#define SOFT_TCG_BUFFER_SIZE (32u << 20) /* per engine: see soft_engine_get */
 
 enum soft_kind { SOFT_SYS = 1, SOFT_VM, SOFT_VCPU };
 
@@ -78,6 +83,17 @@ _Static_assert(sizeof(struct soft_seg) == 24, "SegmentCache layout");
 
 extern struct soft_layout soft_layout;
 
+/* A decoded IN instruction, kept by where it sits in its block (see soft_decode_pio). */
+struct soft_io_site {
+    uint64_t blk_addr, cs, cr0, cr3, rip;
+    uint32_t blk_size;
+    unsigned in_block, gen, len;
+    uint8_t *hva; /* the instruction's bytes in guest RAM, compared at every use */
+    uint8_t bytes[15];
+    bool string, rep;
+    unsigned addr_size;
+};
+
 struct soft_vcpu {
     int fd;
     int id;
@@ -91,6 +107,7 @@ struct soft_vcpu {
     struct soft_coro co;
     bool co_started;
     bool in_exit;   /* suspended inside a hook waiting for the VMM (IO/MMIO) */
+    bool remap;     /* the VMM changed the memory slots during an exit: stop at the next block and remap */
     bool cancel;    /* being closed: hooks return at once and the engine stops */
     int co_ret;     /* KVM_RUN's return value handed from the coroutine */
     unsigned mapped_gen;
@@ -121,6 +138,7 @@ struct soft_vcpu {
     uint8_t io_bytes[15];
     uint64_t blk_addr; /* the block the engine is running, from the block hook */
     uint32_t blk_size;
+    struct soft_io_site io_sites[16];
     /* MMIO regions for the gaps between slots. */
     void *mmio[SOFT_MAX_SLOTS + 1]; /* callback contexts of the mapped MMIO gaps */
     int nmmio;
@@ -139,6 +157,20 @@ struct soft_vcpu {
     uint64_t pending_hooks[16];
     int npending_hooks;
     uint64_t flush_begin, flush_end;
+    /*
+     * Segment limit checks (protected mode only): the engine makes none, so while
+     * a data segment is not flat a memory hook checks each access itself.
+     */
+    bool seg_check;   /* segment state may have changed: re-evaluate before the next block */
+    bool limits_on;   /* the limit hook is installed */
+    bool limit_fault; /* an access broke a limit: ignore the rest of that instruction's accesses */
+    uc_hook limit_hook;
+    struct soft_seg lim_seg[6]; /* ES CS SS DS FS GS as of the last check */
+    uint64_t lim_tables[4][2];  /* GDT, LDT, IDT, TSS [base, limit]: the CPU's own accesses are not checked */
+    unsigned lim_code;          /* 2 or 4: the code size for decoding */
+    uint64_t undo_lin;          /* a write that broke a limit lands anyway: its old bytes, put back */
+    uint8_t undo_bytes[16];
+    unsigned undo_len;
     struct mvm_soft_stats stats;
 };
 
