@@ -23,7 +23,7 @@ split() {
 nguests=$(grep -cv '^#' "$list")
 if [ -n "${2:-}" ]; then
     cp "$2" "$tmp/kvm.txt"
-elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+elif [ -r "${MINIVMM_KVM_DEVICE:-/dev/kvm}" ] && [ -w "${MINIVMM_KVM_DEVICE:-/dev/kvm}" ]; then
     "$here/dump-all.sh" "$build" kvm "$list" >"$tmp/kvm.txt"
 else
     echo "skip: no real KVM here and no dumps from the QEMU runner: $nguests guests not compared"

@@ -216,7 +216,7 @@ copy_host_file() { # copy_host_file /abs/path  (dereferenced, same path inside)
     mkdir -p "$ROOT$(dirname "$p")"
     cp -L "$p" "$ROOT$p"
 }
-is_elf() { [ "$(head -c 4 "$1" 2>/dev/null)" = $'\x7fELF' ]; }
+is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | tr -d '\0')" = $'\x7fELF' ]; }
 NEED_LIBS=0
 while IFS= read -r -d '' f; do
     is_elf "$f" || continue
