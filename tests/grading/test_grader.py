@@ -36,7 +36,9 @@ VARIANTS = [
      9, {"halt_is_one_exit": "without the grader's token"}),
     (2, "solution", None, None, None, 20, {}),
     (2, "descriptor-limit-off-by-one", "lab2_protected.c", r"limit >>= 12;", "limit = (limit + 1) >> 12;",
-     11, {"gdt_encode_flat": "expected descriptor 0x00cf9b000000ffff", "hello32_runs": "expected the guest to end"}),
+     # 11 on KVM, which refuses the 4 KiB code segment; 12 on soft, which checks no code-fetch limits.
+     (11, 12), {"gdt_encode_flat": "expected descriptor 0x00cf9b000000ffff",
+                "gdt_encode_fields": "expected descriptor 0xffc093000000ffff"}),
     (3, "solution", None, None, None, 21, {}),
     (3, "2m-page-without-ps-flag", "lab3_paging.c", r"\(leaf == 2 \? X86_PTE_PS : 0\)", "0",
      10, {"page_map_4k_and_2m": "PT entry is not present", "hello64_runs": "triple fault"}),
@@ -140,9 +142,10 @@ def main():
                     f.write("int main(void) { return 0; }\n")
             rc, text, res = grade(lab, vdir, args.backend, tmp)
             total = sum(t["max_score"] for t in res["tests"])
-            check(f"lab{lab} {name}: score {want_score}/{total}", res["score"] == want_score,
+            wants = want_score if isinstance(want_score, tuple) else (want_score,)
+            check(f"lab{lab} {name}: score {' or '.join(map(str, wants))}/{total}", res["score"] in wants,
                   f"got {res['score']}:\n{text}", results)
-            check(f"lab{lab} {name}: exit status", rc == (0 if want_score == total else 1), f"got {rc}", results)
+            check(f"lab{lab} {name}: exit status", rc == (0 if res["score"] == total else 1), f"got {rc}", results)
             by_name = {t["name"]: t for t in res["tests"]}
             for test, fragment in want_msgs.items():
                 t = by_name.get(test, {"output": "(no such test)", "status": "missing"})

@@ -33,7 +33,8 @@ if strings "$vmm" | grep -q "built without the BPF tracer"; then
 fi
 
 # On this machine's KVM.
-if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ "$(id -u)" = 0 ]; then
+kvm_dev=${MINIVMM_KVM_DEVICE:-/dev/kvm}
+if [ -r "$kvm_dev" ] && [ -w "$kvm_dev" ] && [ "$(id -u)" = 0 ]; then
     "$vmm" run --backend kvm --guest lab1/hello --trace "$tmp/n.trace" >/dev/null 2>"$tmp/n.err"
     rc=$?
     user=$(field "$tmp/n.err" '.* after \([0-9]*\) exits.*')
