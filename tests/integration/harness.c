@@ -47,69 +47,6 @@ static int slurp(const char *path, void **data, size_t *len)
     return 0;
 }
 
-int harness_run_guest(const char *name, struct guest_run *run)
-{
-    char path[512];
-    void *code = NULL;
-    size_t len = 0;
-    int rc;
-
-    harness_guest_path(name, path, sizeof(path));
-    rc = slurp(path, &code, &len);
-    if (rc < 0) {
-        memset(run, 0, sizeof(*run));
-        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
-                 strerror(-rc));
-        return rc;
-    }
-    rc = harness_run_code(code, len, 0x1000, 0x1000, run);
-    free(code);
-    return rc;
-}
-
-int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, struct guest_run *run)
-{
-    const struct mvm_backend *be;
-    struct mvm_vm *vm = NULL;
-    struct mvm_vcpu *vcpu;
-    FILE *console, *exits;
-    struct mvm_run_opts opts = { .max_exits = 100000, .max_ms = 5000 };
-    int rc;
-
-    memset(run, 0, sizeof(*run));
-    console = open_memstream(&run->console, &run->console_len);
-    exits = open_memstream(&run->exits, &run->exits_len);
-    if (!console || !exits)
-        return -ENOMEM;
-    opts.exit_dump = exits;
-    rc = mvm_backend_pick(harness_backend_name(), &be);
-    if (rc == 0) {
-        run->backend = be->name;
-        rc = vm_create(be, &vm);
-    }
-    if (rc == 0)
-        rc = vm_mem_add(vm, 0, 2 << 20, 0);
-    if (rc == 0)
-        rc = vm_devices_add_standard(vm, console);
-    if (rc == 0)
-        rc = vm_write(vm, load_gpa, code, len);
-    if (rc == 0)
-        rc = vcpu_create(vm, 0, &vcpu);
-    if (rc == 0)
-        rc = lab1_vcpu_setup_real(vcpu, entry_gpa);
-    if (rc < 0) {
-        snprintf(run->error, sizeof(run->error), "VM setup failed: %s", mvm_error());
-    } else {
-        run->rc = vcpu_run(vcpu, &opts, &run->res);
-        vcpu_regs_get(vcpu, &run->regs);
-        vcpu_sregs_get(vcpu, &run->sregs);
-    }
-    vm_destroy(vm);
-    fclose(console);
-    fclose(exits);
-    return rc;
-}
-
 /* Puts the vCPU in `mode` at entry_gpa, through the lab parts. */
 static int harness_vcpu_setup(struct mvm_vm *vm, struct mvm_vcpu *vcpu, enum harness_mode mode, uint64_t entry_gpa)
 {
@@ -129,8 +66,9 @@ static int harness_vcpu_setup(struct mvm_vm *vm, struct mvm_vcpu *vcpu, enum har
     return mvm_fail(EINVAL, "harness: unknown mode %d", (int)mode);
 }
 
-int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_hook hook, void *opaque,
-                           struct guest_run *run)
+/* The one way a test runs code: load it, set the vCPU up in `mode`, run with the standard devices and limits. */
+static int run_code_in_mode(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, enum harness_mode mode,
+                            harness_vm_hook hook, void *opaque, struct guest_run *run)
 {
     static const char *const mode_names[] = { "real", "protected", "long" };
     const struct mvm_backend *be;
@@ -138,23 +76,16 @@ int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_
     struct mvm_vcpu *vcpu;
     struct mvm_run_opts opts = { .max_exits = 100000, .max_ms = 5000 };
     FILE *console, *exits;
-    char path[512];
-    void *code = NULL;
-    size_t len = 0;
     int rc;
 
     memset(run, 0, sizeof(*run));
-    harness_guest_path(name, path, sizeof(path));
-    rc = slurp(path, &code, &len);
-    if (rc < 0) {
-        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
-                 strerror(-rc));
-        return rc;
-    }
     console = open_memstream(&run->console, &run->console_len);
     exits = open_memstream(&run->exits, &run->exits_len);
     if (!console || !exits) {
-        free(code);
+        if (console)
+            fclose(console);
+        if (exits)
+            fclose(exits);
         return -ENOMEM;
     }
     opts.exit_dump = exits;
@@ -170,11 +101,11 @@ int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_
     if (rc == 0 && hook)
         rc = hook(vm, opaque);
     if (rc == 0)
-        rc = vm_write(vm, MVM_BOOT_LOAD_GPA, code, len);
+        rc = vm_write(vm, load_gpa, code, len);
     if (rc == 0)
         rc = vcpu_create(vm, 0, &vcpu);
     if (rc == 0)
-        rc = harness_vcpu_setup(vm, vcpu, mode, MVM_BOOT_LOAD_GPA);
+        rc = harness_vcpu_setup(vm, vcpu, mode, entry_gpa);
     if (rc < 0) {
         snprintf(run->error, sizeof(run->error), "VM setup for %s mode failed: %s",
                  (unsigned)mode < 3 ? mode_names[mode] : "an unknown", mvm_error());
@@ -186,6 +117,36 @@ int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_
     vm_destroy(vm);
     fclose(console);
     fclose(exits);
+    return rc;
+}
+
+int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, struct guest_run *run)
+{
+    return run_code_in_mode(code, len, load_gpa, entry_gpa, HARNESS_MODE_REAL, NULL, NULL, run);
+}
+
+int harness_run_guest(const char *name, struct guest_run *run)
+{
+    return harness_run_guest_mode(name, HARNESS_MODE_REAL, NULL, NULL, run);
+}
+
+int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_hook hook, void *opaque,
+                           struct guest_run *run)
+{
+    char path[512];
+    void *code = NULL;
+    size_t len = 0;
+    int rc;
+
+    harness_guest_path(name, path, sizeof(path));
+    rc = slurp(path, &code, &len);
+    if (rc < 0) {
+        memset(run, 0, sizeof(*run));
+        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
+                 strerror(-rc));
+        return rc;
+    }
+    rc = run_code_in_mode(code, len, MVM_BOOT_LOAD_GPA, MVM_BOOT_LOAD_GPA, mode, hook, opaque, run);
     free(code);
     return rc;
 }
