@@ -39,3 +39,6 @@ cat <<'TXT'
    reach the VMM.
    labs/lab2-protected/README.md is the handout; make grade LAB=2 grades it.
 TXT
+
+section "the exit-trace visualizer: mvm-top on lab2/limitfault"
+./scripts/demo-viz.sh "$build" lab2/limitfault --mode protected

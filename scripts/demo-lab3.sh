@@ -40,3 +40,6 @@ cat <<'TXT'
    accesses cause no exits at all.
    labs/lab3-paging/README.md is the handout; make grade LAB=3 grades it.
 TXT
+
+section "the exit-trace visualizer: mvm-top on lab3/pagefault"
+./scripts/demo-viz.sh "$build" lab3/pagefault --mode long

@@ -54,14 +54,7 @@ cat <<'TXT'
    count=4: KVM reads string input ahead into the run page.
 TXT
 section "the exit-trace visualizer: mvm-top"
-if [ -t 0 ] && [ -t 1 ]; then
-    echo "   lab1/io runs live under mvm-top: its exits and its output on one screen."
-    echo "   Keys: r replay slowly, space pause, s step, f filter, h help, q quit."
-    read -r -p "   Press Enter to start. " _ || true
-    "$build/bin/mvm-top" run -- --backend "$backend" --guest lab1/io || true
-else
-    "$build/bin/mvm-top" run --summary -- --backend "$backend" --guest lab1/io 2>/dev/null | sed 's/^/   /' || true
-fi
+./scripts/demo-viz.sh "$build" lab1/io --backend "$backend"
 section "next"
 echo "   minivmm run --help            run any guest, dump its exits"
 echo "   labs/lab1-realmode/README.md  the lab 1 handout"
