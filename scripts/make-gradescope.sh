@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 out=build/gradescope/lab$lab
 rm -rf "$out"
 mkdir -p "$out/pkg/source"
-# The kit as checked out, hidden tests included, solutions not (the grader never needs them).
-git ls-files -z --cached --others --exclude-standard | grep -zv '^solutions/' | xargs -0 cp --parents -t "$out/pkg/source"
+# The kit as checked out, hidden tests and solutions included: grading lab n builds the student's lab-n files
+# with the reference parts of the other labs (labs build on each other). The zip is for instructors only.
+git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$out/pkg/source"
 
 cat >"$out/pkg/setup.sh" <<'SETUP'
 #!/usr/bin/env bash
