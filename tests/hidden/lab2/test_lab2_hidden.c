@@ -68,16 +68,21 @@ static void desccache_keeps_old_base(void **state)
     harness_free(&run);
 }
 
+/* QEMU's TCG does not check segment limits, so KVM running on it cannot raise lab2/limitfault's #GP. */
+static void skip_without_segment_limit_checks(void)
+{
+    if (getenv("MINIVMM_KVM_UNDER_TCG") && !strcmp(harness_backend_name(), "kvm")) {
+        printf("skipped: KVM inside QEMU's software CPU cannot check segment limits (TCG never does)\n");
+        skip();
+    }
+}
+
 static void limit_fault_gp(void **state)
 {
     struct guest_run run;
 
     (void)state;
-    /* QEMU's TCG does not check segment limits, so KVM running on it cannot raise this #GP. */
-    if (getenv("MINIVMM_KVM_UNDER_TCG") && !strcmp(harness_backend_name(), "kvm")) {
-        printf("skipped: KVM inside QEMU's software CPU cannot check segment limits (TCG never does)\n");
-        skip();
-    }
+    skip_without_segment_limit_checks();
     harness_run_guest_mode("lab2/limitfault", HARNESS_MODE_PROTECTED, NULL, NULL, &run);
     EXPECT_STOP(&run, MVM_STOP_DONE);
     if (!strstr(run.console, "inside the limit): 0x44\n") || !strstr(run.console, "#GP(0) at eip=0x") ||
@@ -133,11 +138,7 @@ static void limitfault_exit_dump_exact(void **state)
     struct guest_run run;
 
     (void)state;
-    /* QEMU's TCG does not check segment limits, so KVM running on it cannot raise this #GP. */
-    if (getenv("MINIVMM_KVM_UNDER_TCG") && !strcmp(harness_backend_name(), "kvm")) {
-        printf("skipped: KVM inside QEMU's software CPU cannot check segment limits (TCG never does)\n");
-        skip();
-    }
+    skip_without_segment_limit_checks();
     harness_run_guest_mode("lab2/limitfault", HARNESS_MODE_PROTECTED, NULL, NULL, &run);
     EXPECT_STOP(&run, MVM_STOP_DONE);
     /* The #GP is delivered through the guest's IDT inside the CPU: no exit for it. */
