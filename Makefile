@@ -6,6 +6,21 @@ O ?= build
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
+# Dependencies come first: on a fresh machine the first `make` (any target) installs the packages
+# before the probes below (pkg-config, clang, bpftool) are evaluated. The check is quick when all is
+# there and runs once per top-level make (sub-makes inherit MINIVMM_DEPS_CHECKED). MINIVMM_NO_DEPS=1
+# skips it for those who install the packages themselves (scripts/install-deps.sh lists them).
+NODEPS_GOALS := clean help handout deps
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(MINIVMM_NO_DEPS)$(MINIVMM_DEPS_CHECKED),)
+DEPS_STATUS := $(shell ./scripts/install-deps.sh >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error scripts/install-deps.sh failed (status $(DEPS_STATUS)), see its message above; MINIVMM_NO_DEPS=1 skips the step if you installed the packages yourself)
+endif
+endif
+endif
+export MINIVMM_DEPS_CHECKED := 1
+
 CC ?= cc
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -Iminivmm
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -53,7 +68,7 @@ TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 all: $(MINIVMM) $(GUESTS) $(TEST_BINS)
 
 help:
-	@sed -n 's/^## //p' Makefile
+	@sed -n 's/^## //p' Makefile | grep -v $(if $(wildcard scripts/make-gradescope.sh),-e '^$$',-e gradescope)
 
 ## make demo            run lab 1's guests on KVM (else the soft backend) and show their exits and the visualizer
 ## make test            unit, integration and CLI tests on every backend there is, then under ASan+UBSan
@@ -168,11 +183,11 @@ $(O)/tests/test_pagewalk_model: $(O)/obj/tests/unit/test_pagewalk_model.o $(O)/o
 
 .PHONY: demo-lab2 demo-lab3
 ## make demo-lab2       lab 2's guests: protected mode set by the VMM and by the guest, descriptor caches, #GP
-demo-lab2: deps all
+demo-lab2: all
 	$(Q)./scripts/demo-lab2.sh $(O)
 
 ## make demo-lab3       lab 3's guests: long mode, the higher-half alias, guest #PF, an MMIO exit from a RAM hole
-demo-lab3: deps all
+demo-lab3: all
 	$(Q)./scripts/demo-lab3.sh $(O)
 
 # Exit tracing and the visualizer. The kernel-side tracer (visualizer/kvm_exits.bpf.c) is built
@@ -208,25 +223,32 @@ $(MVM_TOP): $(patsubst %.c,$(O)/obj/%.o,$(filter-out %.bpf.c,$(wildcard visualiz
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 
-demo: deps all
+demo: all
 	$(Q)./scripts/demo.sh $(O)
 
-test: deps
+test:
 	$(Q)./tests/run-all.sh
 
 check: all
 	$(Q)./tests/run-suite.sh $(O)
 
-grade: deps
+grade:
 	$(Q)./tests/grading/grade.py $(LAB) $(STUDENT)
 
 ## make handout         the student tree in build/handout/ (no solutions, no hidden tests)
 handout:
 	$(Q)./scripts/make-handout.sh
 
+# The Gradescope packager is for instructors: the handout has no scripts/make-gradescope.sh, nor this target.
+ifneq ($(wildcard scripts/make-gradescope.sh),)
 ## make gradescope LAB=n   the Gradescope autograder zip in build/gradescope/
 gradescope:
 	$(Q)./scripts/make-gradescope.sh $(LAB)
+else
+gradescope:
+	@echo "make gradescope packages the autograder for instructors and is not in the student handout;" \
+		"make grade LAB=n grades your work" >&2; exit 2
+endif
 
 # Benchmarks: C cases (bench/*.c) registered with Google Benchmark by bench/shim.cc, the only C++,
 # and their own guests (guest-kernels/bench/). BENCH_ARGS passes Google Benchmark flags through.
@@ -238,7 +260,7 @@ BENCH_ARGS ?=
 .PHONY: bench bench-bin bench-smoke
 
 ## make bench           benchmarks on every backend there is: build/bench/results.json, table.txt, plots
-bench: deps bench-bin
+bench: bench-bin
 	$(Q)./bench/run.sh $(O) $(O)/bench $(BENCH_ARGS)
 
 ## make bench-smoke     the benchmarks with a tiny time budget (what the smoke test runs)

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The newcomer's check (CI runs it after `make test`): the committed tree, cloned into a fresh Debian 12
+# root (debootstrap minbase plus git, make and ca-certificates, nothing else), runs, each the first time:
+#   make demo;  MINIVMM_KVM_DEVICE=/nonexistent make test (a machine without KVM);  make grade LAB=1 (15/15).
+# The pristine root is built once and cached as a tarball in $MINIVMM_FRESH_CACHE (default
+# /var/cache/minivmm-fresh). Needs root (chroot, mounts) and Debian's archive.
+#   scripts/fresh-root-check.sh [REF]     (default HEAD)
+# Ends with: "fresh-root: N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+ref=${1:-HEAD}
+pass=0 fail=0 skip=0
+finish() { echo "fresh-root: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; exit; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "skip: the fresh-root check needs root (debootstrap, chroot and bind mounts)"
+    skip=3; finish
+fi
+commit=$(git rev-parse --verify -q "$ref^{commit}") || { echo "fresh-root: no commit $ref"; fail=1; finish; }
+
+cache=${MINIVMM_FRESH_CACHE:-/var/cache/minivmm-fresh}
+tarball=$cache/bookworm-minbase-git-make.tgz
+if [ ! -f "$tarball" ]; then
+    echo "== building a pristine Debian 12 root (once; cached in $cache)"
+    command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null ||
+        { echo "fresh-root: cannot install debootstrap"; fail=1; finish; }
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/root.XXXXXX")
+    if ! debootstrap --variant=minbase bookworm "$tmp" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 ||
+        ! chroot "$tmp" apt-get install -y -qq git make ca-certificates >>"$cache/debootstrap.log" 2>&1; then
+        tail -n 20 "$cache/debootstrap.log"
+        rm -rf --one-file-system "$tmp"
+        echo "fresh-root: debootstrap failed (log above)"; fail=1; finish
+    fi
+    chroot "$tmp" apt-get clean
+    tar -C "$tmp" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf --one-file-system "$tmp"
+fi
+
+root=$(mktemp -d /tmp/minivmm-fresh.XXXXXX)
+mounted=()
+cleanup() {
+    local i
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null; done
+    grep -q " $root/" /proc/mounts || rm -rf --one-file-system "$root"
+}
+trap cleanup EXIT
+tar -C "$root" -xzf "$tarball"
+cp /etc/resolv.conf "$root/etc/" 2>/dev/null
+for m in proc sys dev dev/pts; do
+    mkdir -p "$root/$m" && mount --bind "/$m" "$root/$m" && mounted+=("$root/$m")
+done
+git clone -q --no-checkout "$repo" "$root/home/kit" && git -C "$root/home/kit" checkout -q "$commit" ||
+    { echo "fresh-root: cannot clone $commit"; fail=1; finish; }
+echo "== fresh Debian 12 root at $root, commit $(git rev-parse --short "$commit")"
+
+# step NAME CHECK_REGEX CMD: runs CMD in the fresh root as a newcomer would; passes on status 0 and, when given,
+# the regex found in its output
+step() {
+    local name=$1 want=$2 cmd=$3 log rc
+    log=$(mktemp)
+    echo "== $name: $cmd"
+    local t0=$SECONDS
+    chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        TERM=dumb /bin/bash -c "cd /home/kit && $cmd" </dev/null >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] && { [ -z "$want" ] || grep -qE "$want" "$log"; }; then
+        pass=$((pass + 1))
+        echo "ok: $name ($((SECONDS - t0)) s); last lines:"
+        tail -n 3 "$log" | sed 's/^/    /'
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $name (status $rc, $((SECONDS - t0)) s${want:+, wanted /$want/}); its output ends:"
+        tail -n 40 "$log" | sed 's/^/    /'
+    fi
+    rm -f "$log"
+}
+
+step "first make demo" "exits by kind" "make demo"
+step "make test without KVM" "^tests: [0-9]+ passed, 0 failed" "MINIVMM_KVM_DEVICE=/nonexistent make test"
+step "make grade LAB=1" "^Total: 15/15" "make grade LAB=1"
+finish
