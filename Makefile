@@ -162,8 +162,9 @@ $(O)/guests/$(1)/%.bin: $(O)/obj/guests/$(1)/%.o $$(RUNTIME_OBJ_$(2)) guest-kern
 endef
 $(eval $(call guestc_rule,lab2,32))
 $(eval $(call guestc_rule,lab3,64))
-# Keep the objects of these pattern chains, so a second make does nothing.
-.SECONDARY: $(patsubst $(O)/guests/%.bin,$(O)/obj/guests/%.o,$(LAB2_GUESTS) $(LAB3_GUESTS)) $(RUNTIME_OBJ_32) $(RUNTIME_OBJ_64)
+# Keep every intermediate file of the pattern chains (objects of guests and tests), so a second make does nothing
+# and make never prints "rm ..." at a newcomer.
+.SECONDARY:
 
 $(O)/obj/guests/rt%/runtime.o: guest-kernels/runtime/runtime.c
 	@mkdir -p $(@D)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core_file.h"
 #include "core_internal.h"
 #include "trace.h"
 
@@ -113,13 +114,18 @@ static void file_error(struct mvm_trace *t, int err)
 int mvm_trace_file_open(struct mvm_trace *t, const char *path)
 {
     struct mvm_trace_file_header h = { 0 };
+    struct stat st;
     int rc;
 
     if (t->fd >= 0)
         return mvm_fail(EBUSY, "trace: a trace file is already open");
-    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (t->fd < 0)
-        return mvm_fail(errno, "trace file %s: %s", path, strerror(errno));
+    t->fd = mvm_file_open_output("trace file", path, &st);
+    if (t->fd < 0) {
+        rc = t->fd;
+        t->fd = -1;
+        return rc;
+    }
+    free(t->path);
     t->path = strdup(path);
     memcpy(h.magic, MVM_TRACE_MAGIC, sizeof(h.magic));
     h.version = MVM_TRACE_VERSION;
@@ -130,12 +136,10 @@ int mvm_trace_file_open(struct mvm_trace *t, const char *path)
     h.pid = (uint32_t)getpid();
     h.flags = t->kexit ? MVM_TRACE_HDR_KERNEL : 0;
     h.crc = (uint32_t)crc32(0, (const Bytef *)&h, offsetof(struct mvm_trace_file_header, crc));
+    /* A write error here is kept, like any later one, and reported by mvm_trace_close. */
     rc = write_all(t->fd, &h, sizeof(h));
-    if (rc < 0) {
-        close(t->fd);
-        t->fd = -1;
-        return mvm_fail(-rc, "trace file %s: %s", path, strerror(-rc));
-    }
+    if (rc < 0)
+        file_error(t, rc);
     return 0;
 }
 
@@ -144,7 +148,9 @@ static void block_flush(struct mvm_trace *t)
     struct mvm_trace_block_header b = { .magic = MVM_TRACE_BLOCK_MAGIC, .count = t->nblock };
     int rc;
 
-    if (!t->nblock || t->file_err)
+    if (t->file_err)
+        t->nblock = 0; /* the file is already broken: drop the block, or the next events overrun it */
+    if (!t->nblock)
         return;
     b.crc = (uint32_t)crc32(0, (const Bytef *)t->block, t->nblock * sizeof(t->block[0]));
     rc = write_all(t->fd, &b, sizeof(b));
@@ -155,22 +161,53 @@ static void block_flush(struct mvm_trace *t)
     t->nblock = 0;
 }
 
+/*
+ * May the live feed replace what is at path (lstat'ed into *st)? Only an old
+ * feed: a regular file with the feed's magic, whose VMM is gone.
+ */
+static int live_replace_check(const char *path, const struct stat *st)
+{
+    struct mvm_live_header h;
+    struct stat now;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+
+    if (fd < 0)
+        return mvm_fail(errno, "live feed %s: %s", path, strerror(errno));
+    n = fstat(fd, &now) == 0 && mvm_file_same(&now, st) && S_ISREG(now.st_mode) ? pread(fd, &h, sizeof(h), 0) : -1;
+    close(fd);
+    if (n != (ssize_t)sizeof(h) || memcmp(h.magic, MVM_LIVE_MAGIC, sizeof(h.magic)) != 0)
+        return mvm_fail(EEXIST, "live feed %s: the file exists and is not a minivmm live feed (no %s magic); "
+                                "refusing to replace it: remove it, or give a new path", path, MVM_LIVE_MAGIC);
+    if (!atomic_load(&h.finished) && h.pid != (uint32_t)getpid() && (kill((pid_t)h.pid, 0) == 0 || errno == EPERM))
+        return mvm_fail(EBUSY, "live feed %s: is the feed of a running minivmm (pid %u); give another path, or "
+                               "remove the file if that process is not a minivmm", path, h.pid);
+    return 0;
+}
+
 int mvm_trace_live_open(struct mvm_trace *t, const char *path)
 {
     size_t len = sizeof(struct mvm_live_header) + (size_t)MVM_LIVE_EVENTS * sizeof(struct mvm_trace_event);
     char tmp[4096];
     struct mvm_live_header *h;
-    int fd;
+    struct stat old, now;
+    bool exists;
+    int fd, rc;
 
     if (t->live)
         return mvm_fail(EBUSY, "trace: a live feed is already open");
+    rc = mvm_file_check_replace("live feed", path, &old, &exists);
+    if (rc == 0 && exists)
+        rc = live_replace_check(path, &old);
+    if (rc < 0)
+        return rc;
     /* Built under a temporary name and renamed: a viewer never maps a half-made feed. */
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
         return mvm_fail(ENAMETOOLONG, "live feed %s: path too long", path);
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = mkostemp(tmp, O_CLOEXEC); /* a new file (O_EXCL): never one that was there */
     if (fd < 0)
-        return mvm_fail(errno, "live feed %s: %s", path, strerror(errno));
-    if (ftruncate(fd, (off_t)len) != 0) {
+        return mvm_fail(errno, "live feed %s: cannot create a file beside it: %s", path, strerror(errno));
+    if (fchmod(fd, 0644) != 0 || ftruncate(fd, (off_t)len) != 0) {
         int err = errno;
 
         close(fd);
@@ -180,8 +217,10 @@ int mvm_trace_live_open(struct mvm_trace *t, const char *path)
     h = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (h == MAP_FAILED) {
+        int err = errno;
+
         unlink(tmp);
-        return mvm_fail(errno, "live feed %s: mmap: %s", path, strerror(errno));
+        return mvm_fail(err, "live feed %s: mmap: %s", path, strerror(err));
     }
     memcpy(h->magic, MVM_LIVE_MAGIC, sizeof(h->magic));
     h->version = MVM_TRACE_VERSION;
@@ -192,11 +231,22 @@ int mvm_trace_live_open(struct mvm_trace *t, const char *path)
     memcpy(h->backend, t->backend, sizeof(h->backend));
     atomic_store(&h->head, 0);
     atomic_store(&h->finished, 0);
-    if (rename(tmp, path) != 0) {
+    if (!exists) {
+        /* Nothing was there: take the name only if it is still free. */
+        rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE);
+        if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) /* a file system without it */
+            rc = lstat(path, &now) == 0 ? (errno = EEXIST, -1) : rename(tmp, path);
+    } else {
+        /* The old feed checked above, if it is still the one there. */
+        rc = lstat(path, &now) == 0 && mvm_file_same(&now, &old) ? rename(tmp, path) : (errno = EEXIST, -1);
+    }
+    if (rc != 0) {
         int err = errno;
 
         munmap(h, len);
         unlink(tmp);
+        if (err == EEXIST)
+            return mvm_fail(err, "live feed %s: another file took the name meanwhile; refusing to replace it", path);
         return mvm_fail(err, "live feed %s: %s", path, strerror(err));
     }
     t->live = h;
@@ -539,13 +589,9 @@ int mvm_trace_load(const char *path, struct mvm_trace_data *out)
     int fd, rc;
 
     memset(out, 0, sizeof(*out));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = mvm_file_open_input(NULL, path, &st); /* a FIFO is refused, not waited on */
     if (fd < 0)
-        return mvm_fail(errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mvm_fail(EINVAL, "%s: not a regular file", path);
-    }
+        return fd;
     if (st.st_size == 0) {
         close(fd);
         return mvm_fail(ENODATA, "%s: empty file (truncated: no trace header)", path);
@@ -581,11 +627,11 @@ int mvm_trace_live_attach(const char *path, struct mvm_trace_live **out)
     struct stat st;
     void *map;
     size_t len;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = mvm_file_open_input("live feed", path, &st); /* a FIFO is refused, not waited on */
 
     if (fd < 0)
-        return mvm_fail(errno, "live feed %s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(h) || pread(fd, &h, sizeof(h), 0) != sizeof(h) ||
+        return fd;
+    if ((size_t)st.st_size < sizeof(h) || pread(fd, &h, sizeof(h), 0) != sizeof(h) ||
         memcmp(h.magic, MVM_LIVE_MAGIC, 8) != 0) {
         close(fd);
         return mvm_fail(EPROTO, "live feed %s: not a minivmm live feed (see minivmm run --trace-live)", path);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core_file.h"
 #include "core_internal.h"
 
 
@@ -214,21 +215,18 @@ int vm_read(struct mvm_vm *vm, uint64_t gpa, void *dst, size_t len)
 int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size_out)
 {
     struct stat st;
-    void *hva;
-    ssize_t n;
+    uint8_t *hva;
+    size_t size, done = 0;
     int fd, rc = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = mvm_file_open_input("guest image", path, &st);
     if (fd < 0)
-        return mvm_fail(errno, "guest image %s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mvm_fail(EINVAL, "guest image %s: not a regular file", path);
-    }
+        return fd;
     if (st.st_size == 0) {
         close(fd);
         return mvm_fail(EINVAL, "guest image %s: empty file", path);
     }
+    size = (size_t)st.st_size;
     hva = vm_gpa_to_hva(vm, gpa, (uint64_t)st.st_size);
     if (!hva) {
         close(fd);
@@ -236,12 +234,27 @@ int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size
                         path, (long long)st.st_size, (unsigned long long)gpa,
                         (unsigned long long)vm_mem_size(vm));
     }
-    n = read(fd, hva, (size_t)st.st_size);
-    if (n != st.st_size)
-        rc = mvm_fail(EIO, "guest image %s: short read", path);
+    /* One read() returns at most 0x7ffff000 bytes on Linux: read until all of it is in. */
+    while (done < size) {
+        ssize_t n = pread(fd, hva + done, size - done, (off_t)done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = mvm_fail(errno, "guest image %s: read failed at byte %zu of %zu: %s", path, done, size,
+                          strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            rc = mvm_fail(EIO, "guest image %s: ended at byte %zu of %zu (did it shrink while loading?)", path,
+                          done, size);
+            break;
+        }
+        done += (size_t)n;
+    }
     close(fd);
     if (rc == 0 && size_out)
-        *size_out = (size_t)st.st_size;
+        *size_out = size;
     return rc;
 }
 

@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "core_file.h"
 #include "lab_parts.h"
 #include "mvm.h"
 #include "trace.h"
@@ -41,7 +45,8 @@ static const char usage_text[] =
     "  -M, --mem SIZE         guest RAM, with K/M/G suffix (default 2M, at most 4G)\n"
     "  -b, --backend NAME     auto (default: kvm if /dev/kvm opens, else soft), kvm, soft\n"
     "  -x, --max-exits N      stop after N exits (default 1000000; 0: no limit)\n"
-    "  -t, --timeout MS       stop after MS milliseconds of wall time (default 10000; 0: none)\n"
+    "  -t, --timeout MS       stop after MS milliseconds of wall time, counted from the start: opening\n"
+    "                         and loading files count too (default 10000; 0: none)\n"
     "  -d, --exits FILE       write the canonical exit dump to FILE ('-': standard output)\n"
     "  -r, --final-regs FILE  write the registers at the end of the run to FILE ('-': standard output)\n"
     "  -q, --quiet            no summary on standard error\n"
@@ -49,9 +54,16 @@ static const char usage_text[] =
     "      --trace-live PATH  publish every exit in a shared-memory feed at PATH (mvm-top live PATH)\n"
     "      --no-kernel-exits  with a trace on kvm: skip the BPF tracer of exits KVM handles in the kernel\n"
     "\n"
+    "files: IMAGE must be a regular file. An output (-d, -r, --trace) is created, or a regular file is\n"
+    "overwritten; /dev/null, /dev/full and terminals are written in place; a FIFO, socket, directory or\n"
+    "other device is refused (never waited on), and so is an output that is the image or another output.\n"
+    "--trace-live renames a new feed onto PATH: PATH must be new or an old feed, never another file,\n"
+    "a symlink or a device. Every file is checked before any output is opened.\n"
+    "\n"
     "exit status: 0 the guest passed (GUEST_DONE) or halted, 1 a GUEST_ASSERT failed,\n"
-    "2 bad usage or input, 3 the guest crashed (triple fault, internal error),\n"
-    "4 an exit or time limit was hit, 5 the VMM failed.\n";
+    "2 bad usage or input (a refused or unopenable file too), 3 the guest crashed (triple fault,\n"
+    "internal error), 4 an exit or time limit was hit, 5 the VMM failed (an output that could not be\n"
+    "written turns 0 into 5; other statuses stand, with the message).\n";
 
 struct run_args {
     const char *image;
@@ -192,20 +204,16 @@ static void print_summary(const char *backend, const char *what, const struct mv
 }
 
 /* The architectural state a guest leaves behind, in a text form that is the same on every backend. */
-static int print_final_regs(struct mvm_vcpu *vcpu, const char *path)
+static int print_final_regs(struct mvm_vcpu *vcpu, FILE *f)
 {
     struct kvm_regs r;
     struct kvm_sregs s;
-    FILE *f;
     int rc = vcpu_regs_get(vcpu, &r);
 
     if (rc == 0)
         rc = vcpu_sregs_get(vcpu, &s);
     if (rc < 0)
         return rc;
-    f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-    if (!f)
-        return mvm_fail(errno, "--final-regs %s: %s", path, strerror(errno));
     fprintf(f, "rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n", r.rax, r.rbx, r.rcx, r.rdx);
     fprintf(f, "rsi=%016llx rdi=%016llx rsp=%016llx rbp=%016llx\n", r.rsi, r.rdi, r.rsp, r.rbp);
     fprintf(f, "r8=%016llx r9=%016llx r10=%016llx r11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
@@ -214,8 +222,6 @@ static int print_final_regs(struct mvm_vcpu *vcpu, const char *path)
     fprintf(f, "cr0=%08llx cr3=%016llx cr4=%08llx efer=%llx\n", s.cr0, s.cr3, s.cr4, s.efer);
     fprintf(f, "cs=%04x/%llx ds=%04x/%llx ss=%04x/%llx\n", s.cs.selector, s.cs.base, s.ds.selector, s.ds.base,
             s.ss.selector, s.ss.base);
-    if (f != stdout)
-        fclose(f);
     return 0;
 }
 
@@ -235,6 +241,138 @@ static int verdict(const struct mvm_run_result *res)
     default:
         return EXIT_CRASH;
     }
+}
+
+/* The outputs, by option. */
+enum { OUT_EXITS, OUT_REGS, OUT_TRACE, OUT_LIVE, OUT_N };
+static const char *const out_opts[OUT_N] = { "--exits", "--final-regs", "--trace", "--trace-live" };
+
+/*
+ * Every file is checked before any output is opened: the image must be a
+ * regular file, each output a kind that may be written (or, for the live feed,
+ * replaced), and no output the image or another output (same device and inode,
+ * after symlinks). '-' (standard output) is not a file here.
+ */
+static int files_check(const char *image, const char *const paths[OUT_N])
+{
+    struct stat img, st[OUT_N];
+    bool exists[OUT_N] = { false }, checked[OUT_N] = { false };
+    int fd, rc;
+
+    fd = mvm_file_open_input("guest image", image, &img);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    for (int i = 0; i < OUT_N; i++) {
+        if (!paths[i] || (i <= OUT_REGS && !strcmp(paths[i], "-")))
+            continue;
+        rc = i == OUT_LIVE ? mvm_file_check_replace(out_opts[i], paths[i], &st[i], &exists[i])
+                           : mvm_file_check_output(out_opts[i], paths[i], &st[i], &exists[i]);
+        if (rc < 0 && i <= OUT_REGS && exists[i] && S_ISFIFO(st[i].st_mode)) {
+            char msg[256];
+
+            snprintf(msg, sizeof(msg), "%s", mvm_error()); /* /dev/stdout in a pipeline is a pipe */
+            return mvm_fail(-rc, "%s; '%s -' writes to standard output", msg, out_opts[i]);
+        }
+        if (rc < 0)
+            return rc;
+        if (exists[i] && mvm_file_same(&st[i], &img))
+            return mvm_fail(EINVAL, "%s %s: is the guest image %s; an output never overwrites an input: give "
+                                    "another file", out_opts[i], paths[i], image);
+        for (int j = 0; j < i; j++) {
+            if (!checked[j])
+                continue;
+            if (exists[i] && exists[j] ? mvm_file_same(&st[i], &st[j]) && !S_ISCHR(st[i].st_mode)
+                                       : !strcmp(paths[i], paths[j]))
+                return mvm_fail(EINVAL, "%s %s: is also the %s file; give each output its own file", out_opts[i],
+                                paths[i], out_opts[j]);
+        }
+        checked[i] = true;
+    }
+    return 0;
+}
+
+/* Opens the file of -d or -r ('-': standard output). */
+static int output_open(const char *opt, const char *path, FILE **out)
+{
+    struct stat st;
+    int fd;
+
+    if (!strcmp(path, "-")) {
+        *out = stdout;
+        return 0;
+    }
+    fd = mvm_file_open_output(opt, path, &st);
+    if (fd < 0)
+        return fd;
+    *out = fdopen(fd, "w");
+    if (!*out) {
+        int err = errno;
+
+        close(fd);
+        return mvm_fail(err, "%s %s: %s", opt, path, strerror(err));
+    }
+    return 0;
+}
+
+/* Flushes and closes an output; false, with a message naming it, when a write to it failed. */
+static bool output_close(FILE *f, const char *opt, const char *path)
+{
+    int err = 0;
+
+    if (!f)
+        return true;
+    if (fflush(f) != 0)
+        err = errno;
+    else if (ferror(f))
+        err = -1; /* an earlier write failed; its errno is gone */
+    if (f != stdout && fclose(f) != 0 && !err)
+        err = errno;
+    if (!err)
+        return true;
+    if (err > 0)
+        fprintf(stderr, "minivmm: %s%s%s: write failed: %s; what it holds is incomplete\n", opt, opt[0] ? " " : "",
+                path, strerror(err));
+    else
+        fprintf(stderr, "minivmm: %s%s%s: a write failed; what it holds is incomplete\n", opt, opt[0] ? " " : "",
+                path);
+    return false;
+}
+
+/*
+ * The --timeout backstop for the parts around the run loop (which has its own
+ * timer): an open or read that a hung file system never finishes still ends
+ * the run, with status 4. The handler only writes the prepared line and exits.
+ */
+static char backstop_line[256];
+
+static void on_backstop(int sig)
+{
+    ssize_t n = write(STDERR_FILENO, backstop_line, strlen(backstop_line));
+
+    (void)sig;
+    (void)n;
+    _exit(EXIT_LIMIT);
+}
+
+static void backstop_arm(uint64_t ms, const char *fmt, uint64_t timeout_ms)
+{
+    struct sigaction sa;
+    struct itimerval it = { .it_value = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 } };
+
+    snprintf(backstop_line, sizeof(backstop_line), fmt, (unsigned long long)timeout_ms);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_backstop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void backstop_disarm(void)
+{
+    struct itimerval it = { 0 };
+
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 /* The exit trace: a file and/or a live feed; on kvm also the exits KVM handles in the kernel, when BPF can. */
@@ -319,13 +457,16 @@ static int run_guest(const struct run_args *a)
 {
     size_t image_size = 0;
     const struct mvm_backend *be;
-    struct mvm_run_opts opts = { .max_exits = a->max_exits, .max_ms = (uint32_t)a->timeout_ms };
+    struct mvm_run_opts opts = { .max_exits = a->max_exits };
     struct mvm_run_result res;
     struct mvm_vm *vm = NULL;
     struct mvm_vcpu *vcpu;
     char path[PATH_MAX];
     const char *image = a->image;
-    FILE *dump = NULL;
+    const char *const outs[OUT_N] = { a->exits_path, a->regs_path, a->trace_path, a->live_path };
+    FILE *dump = NULL, *regs = NULL;
+    uint64_t start_ns = mvm_trace_now_ns(), used_ms;
+    bool written = true;
     int rc, status = EXIT_VMM;
 
     if (a->guest) {
@@ -343,19 +484,21 @@ static int run_guest(const struct run_args *a)
         fprintf(stderr, "minivmm: %s\n", mvm_error());
         return EXIT_USAGE;
     }
-    if (a->exits_path) {
-        dump = strcmp(a->exits_path, "-") ? fopen(a->exits_path, "w") : stdout;
-        if (!dump) {
-            fprintf(stderr, "minivmm: --exits %s: %s\n", a->exits_path, strerror(errno));
-            return EXIT_USAGE;
-        }
-    }
-    opts.exit_dump = dump;
-    rc = trace_start(a, be->name, &opts.trace);
-    if (rc < 0) {
-        status = EXIT_USAGE;
+    if (a->timeout_ms)
+        backstop_arm(a->timeout_ms, "minivmm: --timeout: %llu ms passed while opening or loading files (a hung "
+                                    "file system?); the guest did not run\n", a->timeout_ms);
+    status = EXIT_USAGE; /* a file refused or not opened is bad input */
+    rc = files_check(image, outs);
+    if (rc == 0 && a->exits_path)
+        rc = output_open(out_opts[OUT_EXITS], a->exits_path, &dump);
+    if (rc == 0 && a->regs_path)
+        rc = output_open(out_opts[OUT_REGS], a->regs_path, &regs);
+    if (rc == 0)
+        rc = trace_start(a, be->name, &opts.trace);
+    if (rc < 0)
         goto out_err;
-    }
+    opts.exit_dump = dump;
+    status = EXIT_VMM;
     rc = vm_create(be, &vm);
     if (rc == 0)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
@@ -376,9 +519,30 @@ static int run_guest(const struct run_args *a)
             status = EXIT_USAGE;
         goto out_err;
     }
+    /* The run loop gets what is left of --timeout after the set-up. */
+    backstop_disarm();
+    used_ms = (mvm_trace_now_ns() - start_ns) / 1000000;
+    if (a->timeout_ms && used_ms >= a->timeout_ms) {
+        fprintf(stderr, "minivmm: stopped after %llu ms of wall time (the limit) before the guest ran: opening and "
+                        "loading files took it all\n", (unsigned long long)used_ms);
+        status = EXIT_LIMIT;
+        goto out;
+    }
+    opts.max_ms = a->timeout_ms ? (uint32_t)(a->timeout_ms - used_ms) : 0;
     rc = vcpu_run(vcpu, &opts, &res);
-    if (a->regs_path && print_final_regs(vcpu, a->regs_path) < 0)
-        fprintf(stderr, "minivmm: %s\n", mvm_error());
+    if (res.stop == MVM_STOP_TIME_LIMIT)
+        snprintf(res.detail, sizeof(res.detail), "stopped after %llu ms of wall time (the limit)",
+                 (unsigned long long)a->timeout_ms);
+    /* Writing the results may take a second more than --timeout, no longer. */
+    used_ms = (mvm_trace_now_ns() - start_ns) / 1000000;
+    if (a->timeout_ms)
+        backstop_arm((used_ms < a->timeout_ms ? a->timeout_ms - used_ms : 0) + 1000,
+                     "minivmm: --timeout: writing the results hung for a second past the %llu ms limit; they are "
+                     "incomplete\n", a->timeout_ms);
+    if (regs && print_final_regs(vcpu, regs) < 0) {
+        fprintf(stderr, "minivmm: --final-regs: %s\n", mvm_error());
+        written = false;
+    }
     fflush(stdout);
     if (!a->quiet || rc < 0)
         print_summary(be->name, a->guest ? a->guest : image, &res);
@@ -387,10 +551,17 @@ static int run_guest(const struct run_args *a)
 out_err:
     fprintf(stderr, "minivmm: %s\n", mvm_error());
 out:
-    if (!trace_finish(opts.trace, a->quiet) && status == EXIT_PASS)
+    if (!trace_finish(opts.trace, a->quiet))
+        written = false;
+    if (dump != stdout && !output_close(dump, out_opts[OUT_EXITS], a->exits_path))
+        written = false;
+    if (regs != stdout && !output_close(regs, out_opts[OUT_REGS], a->regs_path))
+        written = false;
+    if (!output_close(stdout, "", "standard output"))
+        written = false;
+    if (!written && status == EXIT_PASS)
         status = EXIT_VMM;
-    if (dump && dump != stdout)
-        fclose(dump);
+    backstop_disarm();
     vm_destroy(vm);
     return status;
 }

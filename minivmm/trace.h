@@ -122,11 +122,19 @@ static inline uint64_t mvm_trace_clock(const struct mvm_trace *t)
  * power of two, at least 64). `backend` names the backend for the file header.
  */
 int mvm_trace_create(const char *backend, size_t ring_events, struct mvm_trace **out);
-/* Streams every event to the trace file at `path` as well (created or truncated). */
+/*
+ * Streams every event to the trace file at `path` as well: created, or a
+ * regular file truncated (/dev/null and terminals too; a FIFO, socket or other
+ * device is refused, never waited on). Write errors, from the header on, are
+ * reported by mvm_trace_close.
+ */
 int mvm_trace_file_open(struct mvm_trace *t, const char *path);
 /*
  * Publishes every event in a shared-memory ring at `path` (a file, best on
  * tmpfs such as /dev/shm) that a viewer attaches to with mvm_trace_live_attach.
+ * The feed is made beside `path` and renamed onto it, so `path` must be new or
+ * an old feed whose VMM is gone: any other file, a symlink, a device or a FIFO
+ * there is refused (-EEXIST, -EINVAL, -EBUSY), never replaced.
  */
 int mvm_trace_live_open(struct mvm_trace *t, const char *path);
 /*

@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# CLI tests: every bad input gets one clear line and the documented exit status; guests' verdicts map to statuses.
+# CLI tests: every bad input gets one clear line and the documented exit status; guests' verdicts map to statuses;
+# no file the tools are given is ever harmed, and nothing hangs (each case runs under `timeout 10`: a hang fails).
 #   tests/cli/test_cli.sh BUILD_DIR [BACKEND]
 set -u
 build=${1:?usage: test_cli.sh BUILD_DIR [BACKEND]}
 backend=${2:-auto}
 bin=$build/bin/minivmm
+top=$build/bin/mvm-top
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 
-# check NAME WANT_STATUS WANT_TEXT -- ARGS...: runs minivmm, checks status and that stderr+stdout contain WANT_TEXT.
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+# check NAME WANT_STATUS WANT_TEXT -- ARGS...: runs minivmm (or $prog), checks status and that stderr+stdout
+# contain WANT_TEXT. A run that outlives `timeout 10` fails as a hang.
 check() {
     local name=$1 want_rc=$2 want_text=$3
     shift 4
     local out rc
-    out=$("$bin" "$@" 2>&1)
+    out=$(timeout 10 "${prog:-$bin}" "$@" 2>&1)
     rc=$?
     if [ "$rc" -eq "$want_rc" ] && grep -qF -- "$want_text" <<<"$out"; then
-        passed=$((passed + 1))
-        echo "ok   $name"
+        ok "$name"
+    elif [ "$rc" -eq 124 ]; then
+        fail "$name: hung (killed after 10 s)"
     else
-        failed=$((failed + 1))
-        echo "FAIL $name: expected status $want_rc and text '$want_text', got status $rc and:"
+        fail "$name: expected status $want_rc and text '$want_text', got status $rc and:"
         sed 's/^/     | /' <<<"$out" | head -n 8
+    fi
+}
+
+# same NAME FILE COPY: FILE is still byte-for-byte COPY (a regular file, not replaced by a link or a feed).
+same() {
+    if [ -f "$2" ] && [ ! -L "$2" ] && cmp -s "$2" "$3"; then
+        ok "$1"
+    else
+        fail "$1: $2 was changed or replaced"
+        ls -l "$2" 2>&1 | sed 's/^/     | /'
     fi
 }
 
@@ -57,12 +73,147 @@ check triple-fault 3 "KVM_EXIT_SHUTDOWN" -- run --backend "$backend" --guest pro
 check hang-times-out 4 "stopped after 200 ms of wall time" -- run --backend "$backend" --timeout 200 --guest probes/spin16
 check exit-limit 4 "stopped after 5 exits" -- run --backend "$backend" --max-exits 5 --guest lab1/hello
 check exit-dump 0 "IO out port=0x03f8 size=1 count=1 data=48" -- run --backend "$backend" -q --exits - --guest lab1/hello
-if "$bin" run --backend "$backend" -q --exits "$tmp/dump.txt" --guest lab1/hello >/dev/null 2>&1 &&
-    [ "$(wc -l <"$tmp/dump.txt")" -eq 23 ]; then
-    passed=$((passed + 1)); echo "ok   exit-dump-file"
+# An existing regular file is overwritten as usual.
+printf 'old line\n%.0s' $(seq 100) >"$tmp/dump.txt"
+if timeout 10 "$bin" run --backend "$backend" -q --exits "$tmp/dump.txt" --guest lab1/hello >/dev/null 2>&1 &&
+    [ "$(wc -l <"$tmp/dump.txt")" -eq 23 ] && ! grep -q "old line" "$tmp/dump.txt"; then
+    ok exit-dump-file
 else
-    failed=$((failed + 1)); echo "FAIL exit-dump-file: expected 23 lines in the dump file"
+    fail "exit-dump-file: expected the 23 lines of the dump, and only them, in the file"
 fi
+
+# A FIFO is refused at once, never waited on (it used to hang past --timeout), and stays a FIFO.
+mkfifo "$tmp/fifo"
+check fifo-image 2 "guest image $tmp/fifo: is a FIFO or pipe, not a regular file" -- run --backend "$backend" "$tmp/fifo"
+check fifo-exits 2 "--exits $tmp/fifo: is a FIFO or pipe; give a regular file" -- \
+    run --backend "$backend" --exits "$tmp/fifo" "$tmp/hlt.bin"
+check fifo-final-regs 2 "--final-regs $tmp/fifo: is a FIFO or pipe" -- \
+    run --backend "$backend" --final-regs "$tmp/fifo" "$tmp/hlt.bin"
+check fifo-trace 2 "--trace $tmp/fifo: is a FIFO or pipe" -- run --backend "$backend" --trace "$tmp/fifo" "$tmp/hlt.bin"
+check fifo-trace-live 2 "--trace-live $tmp/fifo: is a FIFO or pipe; refusing to replace it" -- \
+    run --backend "$backend" --trace-live "$tmp/fifo" "$tmp/hlt.bin"
+if [ -p "$tmp/fifo" ]; then ok fifo-still-a-fifo; else fail "fifo-still-a-fifo: the FIFO was replaced"; fi
+mkfifo "$tmp/top.fifo"
+prog=$top check mvm-top-replay-fifo 1 "$tmp/top.fifo: is a FIFO or pipe, not a regular file" -- \
+    replay "$tmp/top.fifo" --summary
+prog=$top check mvm-top-live-fifo 1 "live feed $tmp/top.fifo: is a FIFO or pipe" -- live "$tmp/top.fifo" --summary
+check exits-other-device 2 "--exits /dev/zero: is a character device other than /dev/null or a terminal" -- \
+    run --backend "$backend" --exits /dev/zero "$tmp/hlt.bin"
+check exits-directory 2 "--exits $tmp: is a directory" -- run --backend "$backend" --exits "$tmp" "$tmp/hlt.bin"
+check exits-dev-null 0 "halted" -- run --backend "$backend" --exits /dev/null --final-regs /dev/null "$tmp/hlt.bin"
+
+# --trace-live replaces only an old feed of its own: never another file, a symlink or a device.
+printf 'precious data\n' >"$tmp/precious.txt"
+cp "$tmp/precious.txt" "$tmp/precious.orig"
+check live-over-regular-file 2 "is not a minivmm live feed (no MVMLIVE1 magic); refusing to replace it" -- \
+    run --backend "$backend" --trace-live "$tmp/precious.txt" "$tmp/hlt.bin"
+same live-over-regular-file-untouched "$tmp/precious.txt" "$tmp/precious.orig"
+ln -s "$tmp/precious.txt" "$tmp/link.live"
+check live-over-symlink 2 "--trace-live $tmp/link.live: is a symbolic link" -- \
+    run --backend "$backend" --trace-live "$tmp/link.live" "$tmp/hlt.bin"
+if [ -L "$tmp/link.live" ]; then ok live-symlink-kept; else fail "live-symlink-kept: the link was replaced"; fi
+same live-symlink-target-untouched "$tmp/precious.txt" "$tmp/precious.orig"
+check live-new 0 "halted" -- run --backend "$backend" --trace-live "$tmp/feed.live" "$tmp/hlt.bin"
+check live-over-old-feed 0 "halted" -- run --backend "$backend" --trace-live "$tmp/feed.live" "$tmp/hlt.bin"
+if [ "$(head -c 8 "$tmp/feed.live" 2>/dev/null)" = MVMLIVE1 ] && [ -z "$(ls "$tmp" | grep 'feed\.live\.')" ]; then
+    ok live-feed-made
+else
+    fail "live-feed-made: no feed at $tmp/feed.live, or a temporary file was left beside it"
+fi
+# Nor the feed of a VMM that is still running.
+timeout 10 "$bin" run --backend "$backend" -q --timeout 5000 --trace-live "$tmp/busy.live" --guest probes/spin16 \
+    >/dev/null 2>&1 &
+busy=$!
+for _ in $(seq 100); do [ -s "$tmp/busy.live" ] && break; sleep 0.05; done
+check live-over-running-feed 2 "live feed $tmp/busy.live: is the feed of a running minivmm" -- \
+    run --backend "$backend" --trace-live "$tmp/busy.live" "$tmp/hlt.bin"
+kill "$busy" 2>/dev/null
+wait "$busy" 2>/dev/null
+# A device node of our own making (as root), never the host's /dev/null: a broken build would replace it.
+if mknod "$tmp/null" c 1 3 2>/dev/null; then
+    check live-over-device 2 "--trace-live $tmp/null: is a character device; refusing to replace it" -- \
+        run --backend "$backend" --trace-live "$tmp/null" "$tmp/hlt.bin"
+    if [ -c "$tmp/null" ]; then ok live-device-kept; else fail "live-device-kept: the device node was replaced"; fi
+else
+    echo "skip live-over-device (mknod needs root)"
+fi
+
+# An output that is an input, or another output, is refused before anything is opened for writing.
+cp "$tmp/hlt.bin" "$tmp/img.bin"
+cp "$tmp/hlt.bin" "$tmp/img.orig"
+check exits-is-image 2 "--exits $tmp/img.bin: is the guest image $tmp/img.bin; an output never overwrites an input" -- \
+    run --backend "$backend" --exits "$tmp/img.bin" "$tmp/img.bin"
+same exits-is-image-untouched "$tmp/img.bin" "$tmp/img.orig"
+ln -s img.bin "$tmp/img-link"
+ln "$tmp/img.bin" "$tmp/img-hardlink"
+check regs-is-image-via-symlink 2 "--final-regs $tmp/img-link: is the guest image" -- \
+    run --backend "$backend" --final-regs "$tmp/img-link" "$tmp/img.bin"
+check trace-is-image-via-hard-link 2 "--trace $tmp/img-hardlink: is the guest image" -- \
+    run --backend "$backend" --trace "$tmp/img-hardlink" "$tmp/img.bin"
+check image-is-exits-via-symlink 2 "is the guest image" -- run --backend "$backend" --exits "$tmp/img.bin" "$tmp/img-link"
+same image-via-links-untouched "$tmp/img.bin" "$tmp/img.orig"
+check exits-is-regs 2 "--final-regs $tmp/out.txt: is also the --exits file" -- \
+    run --backend "$backend" --exits "$tmp/out.txt" --final-regs "$tmp/out.txt" "$tmp/hlt.bin"
+
+# An output that cannot be opened or written: a message naming it, and a non-zero status.
+check regs-missing-dir 2 "--final-regs $tmp/no/such/dir: No such file or directory" -- \
+    run --backend "$backend" --final-regs "$tmp/no/such/dir" "$tmp/hlt.bin"
+check exits-dev-full 5 "--exits /dev/full: write failed: No space left on device" -- \
+    run --backend "$backend" -q --exits /dev/full --guest lab1/hello
+check regs-dev-full 5 "--final-regs /dev/full: write failed: No space left on device" -- \
+    run --backend "$backend" -q --final-regs /dev/full "$tmp/hlt.bin"
+check trace-dev-full 5 "trace file /dev/full: write failed: No space left on device" -- \
+    run --backend "$backend" -q --trace /dev/full "$tmp/hlt.bin"
+check write-error-keeps-guest-status 1 "--exits /dev/full: write failed" -- \
+    run --backend "$backend" -q --exits /dev/full --guest probes/assert16
+out=$(timeout 10 "$bin" run --backend "$backend" -q --guest lab1/hello 2>&1 >/dev/full)
+rc=$?
+if [ "$rc" -eq 5 ] && grep -qF "minivmm: standard output: " <<<"$out" && grep -qF "write" <<<"$out"; then
+    ok stdout-dev-full
+else
+    fail "stdout-dev-full: expected status 5 and a message, got status $rc and: $out"
+fi
+# A regular file that stops growing (the file size limit, as on a full disk): a message, not a silent short
+# trace, and no crash (events after the failure used to overrun the block buffer). 2000 OUTs: a 128 KiB trace.
+printf '\xb9\xd0\x07\xe6\x80\xe2\xfc\xf4' >"$tmp/loop.bin" # mov cx, 2000; 1: out 0x80, al; loop 1b; hlt
+out=$( (ulimit -f 64; trap '' XFSZ; exec timeout 10 "$bin" run --backend "$backend" -q --trace "$tmp/cut.trace" \
+    "$tmp/loop.bin") 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 5 ] && grep -qF "trace file $tmp/cut.trace: write failed: File too large" <<<"$out"; then
+    ok trace-file-too-large
+else
+    fail "trace-file-too-large: expected status 5 and a message, got status $rc and: $out"
+fi
+
+# --timeout counts from the start: a load that takes longer than the limit ends the run (status 4).
+printf '\xf4' >"$tmp/sparse.bin"
+truncate -s 512M "$tmp/sparse.bin"
+check timeout-covers-loading 4 "--timeout: 5 ms passed while opening or loading files" -- \
+    run --backend "$backend" --mem 1G --timeout 5 "$tmp/sparse.bin"
+rm -f "$tmp/sparse.bin"
+
+# An image over 0x7ffff000 bytes, the most one read() returns (it failed with "short read"): a sparse file,
+# loaded in full into 4G of RAM when the machine has that much to spare. The one case allowed more than 10 s.
+avail_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+if [ "${avail_kb:-0}" -gt $((8 << 20)) ]; then
+    printf '\xf4' >"$tmp/huge.bin"
+    truncate -s 2200M "$tmp/huge.bin"
+    out=$(timeout 120 "$bin" run --backend "$backend" --mem 4G --timeout 0 "$tmp/huge.bin" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -qF "halted after 1 exits" <<<"$out"; then
+        ok image-over-2g
+    else
+        fail "image-over-2g: expected the 2200M image to load and halt, got status $rc and: $out"
+    fi
+    rm -f "$tmp/huge.bin"
+else
+    echo "skip image-over-2g (needs 8 GiB of available memory)"
+fi
+truncate -s 4G "$tmp/huge.bin"
+check image-over-4g 2 "guest image $tmp/huge.bin: 4294967296 bytes at gpa 0x1000 do not fit in guest RAM" -- \
+    run --backend "$backend" --mem 4G "$tmp/huge.bin"
+rm -f "$tmp/huge.bin"
+check help-files 0 "a FIFO, socket, directory" -- run --help
 
 echo "cli ($backend): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
