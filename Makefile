@@ -1,6 +1,6 @@
 # minivmm labs: one non-recursive Makefile. `make demo` and `make test` are the two commands.
 # O=DIR puts the build elsewhere; SAN=1 builds with ASan+UBSan; V=1 shows commands.
-# LAB1_SRC=path builds lab 1's student part from another file (the grader uses it).
+# LAB1_SRC=path (LAB2_SRC, ...) builds on a student's copy of that lab's file, the reference for the others.
 
 O ?= build
 V ?= 0
@@ -34,13 +34,11 @@ LDLIBS := $(UNICORN_LIBS) -lpthread
 GUEST_CFLAGS := -ffreestanding -fno-pic -fno-stack-protector -mno-red-zone -nostdlib -Iminivmm -Iguest-kernels
 GUEST_LD := ld
 
-# The lab parts: solutions by default (the starter where there is none, as in the handout), or a student's file.
+# A lab's reference part: solutions/ (the starter where there is none, as in the handout).
 lab_part = $(firstword $(wildcard solutions/$(1)) labs/$(1))
-LAB1_SRC ?= $(call lab_part,lab1-realmode/lab1_realmode.c)
 
 CORE_SRC := $(sort $(filter-out minivmm/main.c,$(wildcard minivmm/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/obj/%.o)
-LAB_OBJ := $(O)/obj/lab1_realmode.o
 LIB := $(O)/lib/libminivmm.a
 MINIVMM := $(O)/bin/minivmm
 
@@ -48,13 +46,67 @@ LAB1_GUESTS := $(patsubst guest-kernels/lab1/%.S,$(O)/guests/lab1/%.bin,$(wildca
 PROBE16_GUESTS := $(patsubst guest-kernels/probes/%.S,$(O)/guests/probes/%.bin,$(wildcard guest-kernels/probes/*16.S guest-kernels/probes/*32.S))
 GUESTS := $(LAB1_GUESTS) $(PROBE16_GUESTS)
 
-# Labs 2 and 3: their student parts, and their 32/64-bit C guests on the guest runtime (rules further down).
-LAB2_SRC ?= $(call lab_part,lab2-protected/lab2_protected.c)
-LAB3_SRC ?= $(call lab_part,lab3-paging/lab3_paging.c)
-LAB_OBJ += $(O)/obj/lab2_protected.o $(O)/obj/lab3_paging.o
+# Labs 2 and 3: their 32/64-bit C guests on the guest runtime (rules further down).
 LAB2_GUESTS := $(patsubst guest-kernels/lab2/%.c,$(O)/guests/lab2/%.bin,$(wildcard guest-kernels/lab2/*.c))
 LAB3_GUESTS := $(patsubst guest-kernels/lab3/%.c,$(O)/guests/lab3/%.bin,$(wildcard guest-kernels/lab3/*.c))
 GUESTS += $(LAB2_GUESTS) $(LAB3_GUESTS)
+
+# Labs as plug-ins (ARCHITECTURE.md). labs/*/lab.mk names each lab's student files as MAKEVAR:file. Each lab is
+# linked in as its reference (solutions/, or labs/ in the handout), every global symbol renamed ref_*, with its
+# plug-in file (labs/DIR/*_plugin.c, registering the lab's ops); where MAKEVAR names a student's copy, that copy
+# with the plug-in file again (the student's version wins); and a fallback object whose weak labN_* forward to
+# ref_labN_*, so code that calls another lab by name reaches the reference when no student file provides it.
+LABS :=
+include $(sort $(wildcard labs/*/lab.mk))
+part_var = $(word 1,$(subst :, ,$(1)))
+part_file = $(word 2,$(subst :, ,$(1)))
+lab_student = $(strip $(foreach p,$($(1)_PARTS),$($(call part_var,$(p)))))
+# LAB_EXTRA_CFLAGS: the grader passes -Wno-error, so a student's warning is shown, not fatal.
+LAB_CC = $(CC) $(CFLAGS) -c -o $@ $<
+
+# part_rules LAB MAKEVAR FILE
+define part_rules
+$(O)/obj/labs/$(1)/ref/$(3:.c=.raw.o): $(call lab_part,$(1)/$(3)) $(MAKEFILE_LIST)
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  CC      $$< (reference)")
+	$$(Q)$$(LAB_CC)
+$(O)/obj/labs/$(1)/ref/$(3:.c=.o): $(O)/obj/labs/$(1)/ref/$(3:.c=.raw.o) $(O)/obj/labs/$(1)/ref.syms
+	$$(Q)objcopy --redefine-syms=$(O)/obj/labs/$(1)/ref.syms $$< $$@
+LAB_OBJ += $(O)/obj/labs/$(1)/ref/$(3:.c=.o)
+ifneq ($$($(2)),)
+$(O)/obj/labs/$(1)/student/$(3:.c=.o): $$($(2)) $(MAKEFILE_LIST)
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  CC      $$< (your $(1))")
+	$$(Q)$$(LAB_CC) $$(LAB_EXTRA_CFLAGS)
+LAB_OBJ += $(O)/obj/labs/$(1)/student/$(3:.c=.o)
+endif
+endef
+
+# lab_rules LAB
+define lab_rules
+$(O)/obj/labs/$(1)/ref.syms: $(foreach p,$($(1)_PARTS),$(O)/obj/labs/$(1)/ref/$(patsubst %.c,%.raw.o,$(call part_file,$(p))))
+	$$(Q)nm -g --defined-only $$^ | awk 'NF == 3 { print $$$$3 " ref_" $$$$3 }' | sort -u >$$@
+$(O)/obj/labs/$(1)/ref/plugin.raw.o: $(wildcard labs/$(1)/*_plugin.c) $(MAKEFILE_LIST)
+	@mkdir -p $$(@D)
+	$$(Q)$$(LAB_CC) -DMVM_LAB_REF
+$(O)/obj/labs/$(1)/ref/plugin.o: $(O)/obj/labs/$(1)/ref/plugin.raw.o $(O)/obj/labs/$(1)/ref.syms
+	$$(Q)objcopy --redefine-syms=$(O)/obj/labs/$(1)/ref.syms $$< $$@
+$(O)/obj/labs/$(1)/fallback.o: $(wildcard labs/$(1)/*_plugin.c) $(MAKEFILE_LIST)
+	@mkdir -p $$(@D)
+	$$(Q)$$(LAB_CC) -DMVM_LAB_FALLBACK
+LAB_OBJ += $(O)/obj/labs/$(1)/ref/plugin.o $(O)/obj/labs/$(1)/fallback.o
+ifneq ($(call lab_student,$(1)),)
+$(O)/obj/labs/$(1)/student/plugin.o: $(wildcard labs/$(1)/*_plugin.c) $(MAKEFILE_LIST)
+	@mkdir -p $$(@D)
+	$$(Q)$$(LAB_CC)
+LAB_OBJ += $(O)/obj/labs/$(1)/student/plugin.o
+endif
+endef
+
+LAB_OBJ :=
+$(foreach l,$(LABS),$(foreach p,$($(l)_PARTS),$(eval $(call part_rules,$(l),$(call part_var,$(p)),$(call part_file,$(p))))))
+$(foreach l,$(LABS),$(eval $(call lab_rules,$(l))))
+.SECONDARY: $(foreach l,$(LABS),$(O)/obj/labs/$(l)/ref/plugin.raw.o $(foreach p,$($(l)_PARTS),$(O)/obj/labs/$(l)/ref/$(patsubst %.c,%.raw.o,$(call part_file,$(p)))))
 
 HARNESS_OBJ := $(O)/obj/tests/integration/harness.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -84,12 +136,6 @@ $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
-
-# LAB_EXTRA_CFLAGS: the grader passes -Wno-error, so a student's warning is shown, not fatal.
-$(O)/obj/lab1_realmode.o: $(LAB1_SRC) $(MAKEFILE_LIST)
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  CC      $< (lab 1 part)")
-	$(Q)$(CC) $(CFLAGS) $(LAB_EXTRA_CFLAGS) -c -o $@ $<
 
 $(LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -127,17 +173,7 @@ endef
 $(eval $(call guest16_rule,lab1))
 $(eval $(call guest16_rule,probes))
 
-# Labs 2 and 3: the student parts (as lab 1's), C guests on guest-kernels/runtime, the page-walk model.
-$(O)/obj/lab2_protected.o: $(LAB2_SRC) $(MAKEFILE_LIST)
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  CC      $< (lab 2 part)")
-	$(Q)$(CC) $(CFLAGS) $(LAB_EXTRA_CFLAGS) -c -o $@ $<
-
-$(O)/obj/lab3_paging.o: $(LAB3_SRC) $(MAKEFILE_LIST)
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  CC      $< (lab 3 part)")
-	$(Q)$(CC) $(CFLAGS) $(LAB_EXTRA_CFLAGS) -c -o $@ $<
-
+# Labs 2 and 3: C guests on guest-kernels/runtime, the page-walk model.
 # -mgeneral-regs-only: no SSE state to set up, and GCC's interrupt attribute requires it.
 GUEST_C_CFLAGS := $(GUEST_CFLAGS) -std=gnu11 -O2 -Wall -Wextra -Werror -fno-pie -fcf-protection=none \
 	-fno-asynchronous-unwind-tables -mgeneral-regs-only -MMD -MP

@@ -2,6 +2,7 @@
 #ifndef MINIVMM_CORE_INTERNAL_H
 #define MINIVMM_CORE_INTERNAL_H
 
+#include "lab.h"
 #include "mvm.h"
 
 struct mvm_slot {
@@ -11,18 +12,11 @@ struct mvm_slot {
     uint32_t flags;
 };
 
-struct mvm_pio_entry {
-    uint16_t port;
-    uint16_t count;
-    mvm_pio_fn fn;
-    void *opaque;
-};
-
-struct mvm_mmio_entry {
-    uint64_t gpa;
-    uint64_t len;
-    mvm_mmio_fn fn;
-    void *opaque;
+/* The VM's devices (core_bus.c), in the order they were added. */
+struct mvm_bus {
+    struct mvm_device **devs;
+    int ndevs;
+    int cap;
 };
 
 struct mvm_vcpu {
@@ -41,21 +35,20 @@ struct mvm_vm {
     int run_size;
     struct mvm_slot slots[MVM_MAX_SLOTS];
     int nslots;
-    struct mvm_pio_entry pio[MVM_MAX_PIO];
-    int npio;
-    struct mvm_mmio_entry mmio[MVM_MAX_MMIO];
-    int nmmio;
+    struct mvm_bus bus;
     struct mvm_vcpu *vcpus[MVM_MAX_VCPUS];
     int nvcpus;
-    void *devices[4]; /* device state owned by the VM, freed with it */
-    int ndevices;
+    struct mvm_lab_ops lab; /* composed at vm_create from the registered labs (lab.h) */
 };
 
 /* ioctl through the backend; on failure records "NAME: strerror" and returns -errno. */
 int mvm_ioctl(const struct mvm_backend *be, int fd, unsigned long req, unsigned long arg, const char *name);
 #define MVM_IOCTL(be, fd, req, arg) mvm_ioctl((be), (fd), (req), (unsigned long)(arg), #req)
 
-/* Gives the VM ownership of a heap block (freed by vm_destroy). */
-int vm_own(struct mvm_vm *vm, void *p);
+/* Destroys every device on the VM's bus, last added first (vm_destroy). */
+void vm_bus_destroy(struct mvm_vm *vm);
+
+/* Calls each registered lab's vm_init hook, lab 1 first (vm_devices_add_standard). */
+int mvm_labs_vm_init(struct mvm_vm *vm);
 
 #endif

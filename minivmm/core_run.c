@@ -5,7 +5,6 @@
 #include <sys/time.h>
 
 #include "core_internal.h"
-#include "lab_parts.h"
 #include "trace.h"
 
 static const char *const exit_names[] = {
@@ -113,19 +112,22 @@ static int exit_mmio(struct mvm_vcpu *vcpu, struct kvm_run *run)
     return vm_mmio_dispatch(vcpu, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data, run->mmio.len);
 }
 
-/* The one exit switch. Returns 0 to go on, MVM_STOP_* to stop, -errno on VMM failure. */
+/*
+ * The one exit switch. The VM's lab ops handle the exits they claim (lab 1: IO and HLT); the core
+ * handles the rest. Returns 0 to go on, MVM_STOP_* to stop, -errno on VMM failure.
+ */
 static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_run_result *res)
 {
+    mvm_exit_fn lab_fn = run->exit_reason < MVM_EXIT_REASONS ? vcpu->vm->lab.exit[run->exit_reason] : NULL;
+
+    if (run->exit_reason == KVM_EXIT_IO && !io_data_in_page(run, vcpu->run_size))
+        return mvm_fail(EINVAL, "KVM_EXIT_IO data (offset %llu, %u x %u bytes) lies outside the run page",
+                        (unsigned long long)run->io.data_offset, run->io.count, run->io.size);
+    if (lab_fn)
+        return lab_fn(vcpu, run);
     switch (run->exit_reason) {
-    case KVM_EXIT_IO:
-        if (!io_data_in_page(run, vcpu->run_size))
-            return mvm_fail(EINVAL, "KVM_EXIT_IO data (offset %llu, %u x %u bytes) lies outside the run page",
-                            (unsigned long long)run->io.data_offset, run->io.count, run->io.size);
-        return lab1_exit_io(vcpu, run);
     case KVM_EXIT_MMIO:
         return exit_mmio(vcpu, run);
-    case KVM_EXIT_HLT:
-        return lab1_exit_hlt(vcpu, run);
     case KVM_EXIT_IRQ_WINDOW_OPEN:
     case KVM_EXIT_INTR:
         return 0;
@@ -144,8 +146,9 @@ static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_ru
                  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         return MVM_STOP_INTERNAL_ERROR;
     default:
-        snprintf(res->detail, sizeof(res->detail), "unhandled exit reason %u (%s)", run->exit_reason,
-                 mvm_exit_name(run->exit_reason));
+        snprintf(res->detail, sizeof(res->detail), "unhandled exit reason %u (KVM_EXIT_%s): no lab handles it%s",
+                 run->exit_reason, mvm_exit_name(run->exit_reason),
+                 run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_HLT ? " (lab 1 does)" : "");
         return MVM_STOP_UNHANDLED;
     }
 }

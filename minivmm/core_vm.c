@@ -1,4 +1,4 @@
-/* VMs: backend choice, creation, memory slots, the checked gpa -> hva translator, handler tables. */
+/* VMs: backend choice, creation, memory slots, the checked gpa -> hva translator. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -62,6 +62,7 @@ int vm_create(const struct mvm_backend *be, struct mvm_vm **out)
         return mvm_fail(ENOMEM, "vm_create: out of memory");
     vm->be = be;
     vm->fd = -1;
+    mvm_labs_compose(&vm->lab);
     vm->sys_fd = be->open_dev();
     if (vm->sys_fd < 0) {
         rc = mvm_fail(-vm->sys_fd, "open /dev/kvm (%s backend): %s", be->name, strerror(-vm->sys_fd));
@@ -89,6 +90,7 @@ void vm_destroy(struct mvm_vm *vm)
 {
     if (!vm)
         return;
+    vm_bus_destroy(vm); /* first: a device may still hold guest memory */
     for (int i = 0; i < vm->nvcpus; i++) {
         struct mvm_vcpu *vcpu = vm->vcpus[i];
 
@@ -103,8 +105,6 @@ void vm_destroy(struct mvm_vm *vm)
         vm->be->close(vm->sys_fd);
     for (int i = 0; i < vm->nslots; i++)
         munmap(vm->slots[i].hva, vm->slots[i].size);
-    for (int i = 0; i < vm->ndevices; i++)
-        free(vm->devices[i]);
     free(vm);
 }
 
@@ -116,16 +116,6 @@ const struct mvm_backend *vm_backend(const struct mvm_vm *vm)
 int vm_fd(const struct mvm_vm *vm)
 {
     return vm->fd;
-}
-
-int vm_own(struct mvm_vm *vm, void *p)
-{
-    if (vm->ndevices == (int)(sizeof(vm->devices) / sizeof(vm->devices[0]))) {
-        free(p);
-        return mvm_fail(ENOSPC, "too many devices on one VM");
-    }
-    vm->devices[vm->ndevices++] = p;
-    return 0;
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -256,71 +246,4 @@ int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size
     if (rc == 0 && size_out)
         *size_out = size;
     return rc;
-}
-
-int vm_pio_register(struct mvm_vm *vm, uint16_t port, uint16_t count, mvm_pio_fn fn, void *opaque)
-{
-    if (count == 0 || (uint32_t)port + count > 0x10000)
-        return mvm_fail(EINVAL, "port range 0x%x+%u is not within 0..0xffff", port, count);
-    if (vm->npio == MVM_MAX_PIO)
-        return mvm_fail(ENOSPC, "port handler table full (max %d)", MVM_MAX_PIO);
-    for (int i = 0; i < vm->npio; i++)
-        if (ranges_overlap(port, count, vm->pio[i].port, vm->pio[i].count))
-            return mvm_fail(EEXIST, "port range 0x%x+%u overlaps a registered handler at 0x%x", port, count,
-                            vm->pio[i].port);
-    vm->pio[vm->npio++] = (struct mvm_pio_entry){ port, count, fn, opaque };
-    return 0;
-}
-
-int vm_mmio_register(struct mvm_vm *vm, uint64_t gpa, uint64_t len, mvm_mmio_fn fn, void *opaque)
-{
-    if (len == 0 || gpa + len < gpa)
-        return mvm_fail(EINVAL, "MMIO range 0x%llx+%llu is empty or wraps", (unsigned long long)gpa,
-                        (unsigned long long)len);
-    if (vm->nmmio == MVM_MAX_MMIO)
-        return mvm_fail(ENOSPC, "MMIO handler table full (max %d)", MVM_MAX_MMIO);
-    for (int i = 0; i < vm->nmmio; i++)
-        if (ranges_overlap(gpa, len, vm->mmio[i].gpa, vm->mmio[i].len))
-            return mvm_fail(EEXIST, "MMIO range 0x%llx+%llu overlaps a registered handler",
-                            (unsigned long long)gpa, (unsigned long long)len);
-    vm->mmio[vm->nmmio++] = (struct mvm_mmio_entry){ gpa, len, fn, opaque };
-    return 0;
-}
-
-int vm_pio_dispatch(struct mvm_vcpu *vcpu, uint16_t port, bool is_write, uint8_t *data, uint32_t size)
-{
-    struct mvm_vm *vm = vcpu->vm;
-
-    if (size != 1 && size != 2 && size != 4)
-        return mvm_fail(EINVAL, "port 0x%x: I/O size %u is not 1, 2 or 4", port, size);
-    for (int i = 0; i < vm->npio; i++) {
-        const struct mvm_pio_entry *e = &vm->pio[i];
-
-        if (port >= e->port && port - e->port < e->count)
-            return e->fn(vcpu, e->opaque, port, is_write, data, size);
-    }
-    if (vcpu->res)
-        vcpu->res->unhandled_io++;
-    if (!is_write)
-        memset(data, 0xff, size);
-    return 0;
-}
-
-int vm_mmio_dispatch(struct mvm_vcpu *vcpu, uint64_t gpa, bool is_write, uint8_t *data, uint32_t len)
-{
-    struct mvm_vm *vm = vcpu->vm;
-
-    if (len == 0 || len > 8)
-        return mvm_fail(EINVAL, "MMIO at gpa 0x%llx: length %u is not 1..8", (unsigned long long)gpa, len);
-    for (int i = 0; i < vm->nmmio; i++) {
-        const struct mvm_mmio_entry *e = &vm->mmio[i];
-
-        if (gpa >= e->gpa && gpa - e->gpa < e->len && len <= e->len - (gpa - e->gpa))
-            return e->fn(vcpu, e->opaque, gpa, is_write, data, len);
-    }
-    if (vcpu->res)
-        vcpu->res->unhandled_io++;
-    if (!is_write)
-        memset(data, 0xff, len);
-    return 0;
 }

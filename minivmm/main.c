@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "core_file.h"
-#include "lab_parts.h"
+#include "lab.h"
+#include "x86.h"
 #include "mvm.h"
 #include "trace.h"
 
@@ -428,29 +429,25 @@ static bool trace_finish(struct mvm_trace *t, bool quiet)
     return true;
 }
 
-/* Puts the vCPU in --mode at --entry with the lab parts: real (lab 1), protected (lab 2), long (lab 3). */
-static int vcpu_setup_for_mode(struct mvm_vm *vm, struct mvm_vcpu *vcpu, const struct run_args *a, size_t image_size)
+/* Puts the vCPU in --mode at --entry through the labs' set-ups: real (lab 1), protected (lab 2), long (lab 3). */
+static int vcpu_setup_for_mode(struct mvm_vcpu *vcpu, const struct run_args *a, size_t image_size)
 {
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
-    uint64_t cr3;
-    int rc;
+    static const char *const modes[MVM_MODES] = { "real", "protected", "long" };
+    enum mvm_mode mode = MVM_MODE_REAL;
 
     /* What the VMM writes into guest RAM besides the image: the boot GDT, and in long mode the page tables. */
     uint64_t boot_end = !strcmp(a->mode, "long") ? MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE
                                                   : MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8;
 
-    if (!strcmp(a->mode, "real"))
-        return lab1_vcpu_setup_real(vcpu, a->entry_gpa);
-    if (a->load_gpa < boot_end && a->load_gpa + image_size > MVM_BOOT_GDT_GPA)
+    while (mode < MVM_MODES && strcmp(a->mode, modes[mode]))
+        mode++;
+    if (mode != MVM_MODE_REAL && a->load_gpa < boot_end && a->load_gpa + image_size > MVM_BOOT_GDT_GPA)
         return mvm_fail(EINVAL, "the image at 0x%llx-0x%llx overlaps what the VMM writes at 0x%x-0x%llx for --mode %s "
                                 "(the boot GDT%s)", (unsigned long long)a->load_gpa,
                         (unsigned long long)(a->load_gpa + image_size - 1), MVM_BOOT_GDT_GPA,
                         (unsigned long long)boot_end - 1, a->mode, boot_end > MVM_BOOT_PT_POOL_GPA ? ", page tables" : "");
-    if (!strcmp(a->mode, "protected"))
-        return lab2_vcpu_setup_protected(vcpu, a->entry_gpa);
-    rc = lab3_page_tables_build(vm, &pool, &cr3);
-    /* The page tables identity-map guest RAM, so the entry's gpa is also its gva. */
-    return rc < 0 ? rc : lab3_vcpu_setup_long(vcpu, a->entry_gpa, cr3);
+    /* In long mode the page tables identity-map guest RAM, so the entry's gpa is also its gva. */
+    return vcpu_setup_mode(vcpu, mode, a->entry_gpa);
 }
 
 static int run_guest(const struct run_args *a)
@@ -513,7 +510,7 @@ static int run_guest(const struct run_args *a)
     }
     rc = vcpu_create(vm, 0, &vcpu);
     if (rc == 0)
-        rc = vcpu_setup_for_mode(vm, vcpu, a, image_size);
+        rc = vcpu_setup_for_mode(vcpu, a, image_size);
     if (rc < 0) {
         if (rc == -EINVAL) /* the set-up refused the entry, load address or image: bad input */
             status = EXIT_USAGE;

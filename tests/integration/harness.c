@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "lab_parts.h"
+#include "lab.h"
+#include "x86.h"
 
 const char *harness_backend_name(void)
 {
@@ -47,21 +48,16 @@ static int slurp(const char *path, void **data, size_t *len)
     return 0;
 }
 
-/* Puts the vCPU in `mode` at entry_gpa, through the lab parts. */
-static int harness_vcpu_setup(struct mvm_vm *vm, struct mvm_vcpu *vcpu, enum harness_mode mode, uint64_t entry_gpa)
+/* Puts the vCPU in `mode` at entry_gpa, through the labs' set-ups (the student's lab where one is linked). */
+static int harness_vcpu_setup(struct mvm_vcpu *vcpu, enum harness_mode mode, uint64_t entry_gpa)
 {
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
-    uint64_t cr3;
-    int rc;
-
     switch (mode) {
     case HARNESS_MODE_REAL:
-        return lab1_vcpu_setup_real(vcpu, entry_gpa);
+        return vcpu_setup_mode(vcpu, MVM_MODE_REAL, entry_gpa);
     case HARNESS_MODE_PROTECTED:
-        return lab2_vcpu_setup_protected(vcpu, entry_gpa);
+        return vcpu_setup_mode(vcpu, MVM_MODE_PROTECTED, entry_gpa);
     case HARNESS_MODE_LONG:
-        rc = lab3_page_tables_build(vm, &pool, &cr3);
-        return rc < 0 ? rc : lab3_vcpu_setup_long(vcpu, entry_gpa, cr3);
+        return vcpu_setup_mode(vcpu, MVM_MODE_LONG, entry_gpa);
     }
     return mvm_fail(EINVAL, "harness: unknown mode %d", (int)mode);
 }
@@ -105,7 +101,7 @@ static int run_code_in_mode(const void *code, size_t len, uint64_t load_gpa, uin
     if (rc == 0)
         rc = vcpu_create(vm, 0, &vcpu);
     if (rc == 0)
-        rc = harness_vcpu_setup(vm, vcpu, mode, entry_gpa);
+        rc = harness_vcpu_setup(vcpu, mode, entry_gpa);
     if (rc < 0) {
         snprintf(run->error, sizeof(run->error), "VM setup for %s mode failed: %s",
                  (unsigned)mode < 3 ? mode_names[mode] : "an unknown", mvm_error());

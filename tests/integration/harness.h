@@ -38,9 +38,9 @@ void harness_free(struct guest_run *run);
 
 /* The CPU mode a guest starts in, and whose set-up functions put it there. */
 enum harness_mode {
-    HARNESS_MODE_REAL,      /* lab1_vcpu_setup_real */
-    HARNESS_MODE_PROTECTED, /* lab2_vcpu_setup_protected */
-    HARNESS_MODE_LONG,      /* lab3_page_tables_build in the boot pool, then lab3_vcpu_setup_long */
+    HARNESS_MODE_REAL,      /* lab 1's set-up: lab1_vcpu_setup_real */
+    HARNESS_MODE_PROTECTED, /* lab 2's: lab2_vcpu_setup_protected */
+    HARNESS_MODE_LONG,      /* lab 3's: lab3_page_tables_build in the boot pool, then lab3_vcpu_setup_long */
 };
 /* Called once the VM has its RAM and standard devices, before the vCPU runs: registers more handlers. */
 typedef int (*harness_vm_hook)(struct mvm_vm *vm, void *opaque);

@@ -1,0 +1,3 @@
+# lab1-realmode's make fragment: the student's file(s), each as MAKEVAR:file (the grader sets MAKEVAR to a student's copy).
+LABS += lab1-realmode
+lab1-realmode_PARTS := LAB1_SRC:lab1_realmode.c
