@@ -21,6 +21,8 @@ endif
 endif
 export MINIVMM_DEPS_CHECKED := 1
 
+# `make` alone builds everything, whatever rules the labs' fragments (labs/*/lab.mk) define first.
+.DEFAULT_GOAL := all
 CC ?= cc
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -Iminivmm
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -46,10 +48,6 @@ LAB1_GUESTS := $(patsubst guest-kernels/lab1/%.S,$(O)/guests/lab1/%.bin,$(wildca
 PROBE16_GUESTS := $(patsubst guest-kernels/probes/%.S,$(O)/guests/probes/%.bin,$(wildcard guest-kernels/probes/*16.S guest-kernels/probes/*32.S))
 GUESTS := $(LAB1_GUESTS) $(PROBE16_GUESTS)
 
-# Labs 2 and 3: their 32/64-bit C guests on the guest runtime (rules further down).
-LAB2_GUESTS := $(patsubst guest-kernels/lab2/%.c,$(O)/guests/lab2/%.bin,$(wildcard guest-kernels/lab2/*.c))
-LAB3_GUESTS := $(patsubst guest-kernels/lab3/%.c,$(O)/guests/lab3/%.bin,$(wildcard guest-kernels/lab3/*.c))
-GUESTS += $(LAB2_GUESTS) $(LAB3_GUESTS)
 
 # Labs as plug-ins (ARCHITECTURE.md). labs/*/lab.mk names each lab's student files as MAKEVAR:file. Each lab is
 # linked in as its reference (solutions/, or labs/ in the handout), every global symbol renamed ref_*, with its
@@ -102,6 +100,13 @@ $(O)/obj/labs/$(1)/student/plugin.o: $(wildcard labs/$(1)/*_plugin.c) $(MAKEFILE
 LAB_OBJ += $(O)/obj/labs/$(1)/student/plugin.o
 endif
 endef
+
+# A lab's C guests on the guest runtime: DIR_GUESTS := GUESTDIR:BITS builds guest-kernels/GUESTDIR/*.c as 32- or
+# 64-bit guests (rules further down, with guestc_rule).
+LAB_C_GUESTS := $(foreach l,$(LABS),$($(l)_GUESTS))
+guest_dir = $(word 1,$(subst :, ,$(1)))
+guest_bits = $(word 2,$(subst :, ,$(1)))
+GUESTS += $(foreach g,$(LAB_C_GUESTS),$(patsubst guest-kernels/%.c,$(O)/guests/%.bin,$(wildcard guest-kernels/$(call guest_dir,$(g))/*.c)))
 
 LAB_OBJ :=
 $(foreach l,$(LABS),$(foreach p,$($(l)_PARTS),$(eval $(call part_rules,$(l),$(call part_var,$(p)),$(call part_file,$(p))))))
@@ -179,8 +184,13 @@ GUEST_C_CFLAGS := $(GUEST_CFLAGS) -std=gnu11 -O2 -Wall -Wextra -Werror -fno-pie 
 	-fno-asynchronous-unwind-tables -mgeneral-regs-only -MMD -MP
 GUEST_LDEMU_32 := elf_i386
 GUEST_LDEMU_64 := elf_x86_64
-RUNTIME_OBJ_32 := $(O)/obj/guests/rt32/runtime.o $(O)/obj/guests/rt32/start.o
-RUNTIME_OBJ_64 := $(O)/obj/guests/rt64/runtime.o $(O)/obj/guests/rt64/start.o
+# The guest runtime: start code, then an archive of guest-kernels/runtime/*.c (serial, ucall, and the drivers later
+# labs add, one file each), so a guest links only the parts it uses.
+RUNTIME_SRC := $(wildcard guest-kernels/runtime/*.c)
+RUNTIME_LIB_32 := $(O)/obj/guests/rt32/libguest.a
+RUNTIME_LIB_64 := $(O)/obj/guests/rt64/libguest.a
+RUNTIME_OBJ_32 := $(O)/obj/guests/rt32/start.o $(RUNTIME_LIB_32)
+RUNTIME_OBJ_64 := $(O)/obj/guests/rt64/start.o $(RUNTIME_LIB_64)
 
 # guestc_rule DIR BITS: guest-kernels/DIR/NAME.c -> $(O)/guests/DIR/NAME.bin, linked at 0x1000 with the runtime.
 define guestc_rule
@@ -196,16 +206,23 @@ $(O)/guests/$(1)/%.bin: $(O)/obj/guests/$(1)/%.o $$(RUNTIME_OBJ_$(2)) guest-kern
 		-o $(O)/obj/guests/$(1)/$$*.elf $$< $$(RUNTIME_OBJ_$(2))
 	$$(Q)objcopy -O binary $(O)/obj/guests/$(1)/$$*.elf $$@
 endef
-$(eval $(call guestc_rule,lab2,32))
-$(eval $(call guestc_rule,lab3,64))
+$(foreach g,$(LAB_C_GUESTS),$(eval $(call guestc_rule,$(call guest_dir,$(g)),$(call guest_bits,$(g)))))
 # Keep every intermediate file of the pattern chains (objects of guests and tests), so a second make does nothing
 # and make never prints "rm ..." at a newcomer.
 .SECONDARY:
 
-$(O)/obj/guests/rt%/runtime.o: guest-kernels/runtime/runtime.c
-	@mkdir -p $(@D)
-	$(if $(Q),@echo "  GUESTCC $< ($*-bit)")
-	$(Q)$(CC) -m$* $(GUEST_C_CFLAGS) -c -o $@ $<
+# rt_rule BITS: the runtime's objects and archive for 32- or 64-bit guests
+define rt_rule
+$(O)/obj/guests/rt$(1)/%.o: guest-kernels/runtime/%.c
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  GUESTCC $$< ($(1)-bit)")
+	$$(Q)$$(CC) -m$(1) $$(GUEST_C_CFLAGS) -c -o $$@ $$<
+
+$$(RUNTIME_LIB_$(1)): $(patsubst guest-kernels/runtime/%.c,$(O)/obj/guests/rt$(1)/%.o,$(RUNTIME_SRC))
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(eval $(call rt_rule,32))
+$(eval $(call rt_rule,64))
 
 $(O)/obj/guests/rt%/start.o: guest-kernels/runtime/start%.S
 	@mkdir -p $(@D)
