@@ -24,7 +24,7 @@ export MINIVMM_DEPS_CHECKED := 1
 # `make` alone builds everything, whatever rules the labs' fragments (labs/*/lab.mk) define first.
 .DEFAULT_GOAL := all
 CC ?= cc
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -Iminivmm
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -Iminivmm -Ilabs
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 UNICORN_CFLAGS := $(shell pkg-config --cflags unicorn 2>/dev/null)
 UNICORN_LIBS := $(shell pkg-config --libs unicorn 2>/dev/null)
