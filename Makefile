@@ -229,6 +229,13 @@ $(O)/obj/guests/rt%/start.o: guest-kernels/runtime/start%.S
 	$(if $(Q),@echo "  GUESTAS $<")
 	$(Q)$(CC) -m$* $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The soft backend's load test runs the load guest of bench/load_vm.c (bench/bench_load.c times it).
+$(O)/obj/tests/unit/test_soft_load.o: CFLAGS += -Ibench
+$(O)/tests/test_soft_load: $(O)/obj/tests/unit/test_soft_load.o $(O)/obj/bench/load_vm.o $(LAB_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(O)/obj/tests/unit/test_pagewalk_model.o: CFLAGS += -Ibench
 $(O)/tests/test_pagewalk_model: $(O)/obj/tests/unit/test_pagewalk_model.o $(O)/obj/bench/pagewalk_model.o
 	@mkdir -p $(@D)

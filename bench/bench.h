@@ -45,6 +45,7 @@ struct bench_case {
 extern const struct bench_case bench_exit_cases[];
 extern const struct bench_case bench_lifecycle_cases[];
 extern const struct bench_case bench_lab_cases[];
+extern const struct bench_case bench_load_cases[]; /* bench_load.c */
 extern const struct bench_case *const bench_tables[];
 
 /* The iteration count Google Benchmark asks of this run. */

@@ -7,5 +7,6 @@ const struct bench_case *const bench_tables[] = {
     bench_exit_cases,
     bench_lifecycle_cases,
     bench_lab_cases,
+    bench_load_cases,
     NULL,
 };

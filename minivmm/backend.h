@@ -2,7 +2,21 @@
 #ifndef MINIVMM_BACKEND_H
 #define MINIVMM_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Work a backend did itself, with no userspace exit, as real KVM does in the
+ * kernel. A trace shows these as "in-kernel" events.
+ */
+struct mvm_backend_stats {
+    uint64_t cpuid;      /* CPUID instructions answered from the vCPU's CPUID table */
+    uint64_t hypercall;  /* VMCALL/VMMCALL answered (RAX = -KVM_ENOSYS for unknown numbers) */
+    uint64_t rdtsc;      /* RDTSC/RDTSCP executed (guest TSC = host TSC + offset) */
+    uint64_t msr;        /* RDMSR/WRMSR executed by the guest */
+    uint64_t exceptions; /* exceptions and interrupts delivered through the guest IDT/IVT */
+};
 
 /*
  * One backend speaks the KVM API with linux/kvm.h's structs and ioctl numbers.
@@ -23,6 +37,17 @@ struct mvm_backend {
     int (*munmap_run)(void *run, size_t len);
     /* close() of any fd this backend handed out. */
     int (*close)(int fd);
+
+    /* Optional members (NULL/false where a backend has none); the core never names a backend. */
+    /* The ioctls are function calls in this process: KVM_GET_REGS after every exit costs no syscall. */
+    bool in_process;
+    /* vcpu_fd's counters of in-kernel work into *out: 0, or -EBADF for a fd that is not its vCPU. */
+    int (*stats_get)(int vcpu_fd, struct mvm_backend_stats *out);
+    /*
+     * The calling thread's last reason for a failed ioctl or a KVM_EXIT_INTERNAL_ERROR, in words
+     * (what failed, at which RIP). Never NULL; "" when there is none.
+     */
+    const char *(*last_error)(void);
 };
 
 extern const struct mvm_backend mvm_backend_kvm;

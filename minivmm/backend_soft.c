@@ -469,7 +469,7 @@ static int soft_close(int fd)
     return close(fd) == 0 ? 0 : -errno;
 }
 
-int mvm_soft_stats_get(int vcpu_fd, struct mvm_soft_stats *out)
+int mvm_soft_stats_get(int vcpu_fd, struct mvm_backend_stats *out)
 {
     struct soft_vcpu *v = soft_table_get(vcpu_fd, SOFT_VCPU);
     if (!v)
@@ -485,4 +485,7 @@ const struct mvm_backend mvm_backend_soft = {
     .mmap_run = soft_mmap_run,
     .munmap_run = soft_munmap_run,
     .close = soft_close,
+    .in_process = true,
+    .stats_get = mvm_soft_stats_get,
+    .last_error = mvm_soft_last_error,
 };

@@ -937,9 +937,10 @@ static uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
 }
 
 
+/* One MMIO gap [base, end): the callbacks reach the vCPU through the engine, so a pooled engine keeps its gaps. */
 struct soft_mmio_region {
-    struct soft_vcpu *v;
-    uint64_t base;
+    struct soft_engine *e;
+    uint64_t base, end;
 };
 
 /*
@@ -979,7 +980,7 @@ static void soft_mmio_flush(struct soft_vcpu *v)
 static uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *ud)
 {
     struct soft_mmio_region *m = ud;
-    struct soft_vcpu *v = m->v;
+    struct soft_vcpu *v = m->e->v;
     (void)uc;
     if (v->cancel || v->limit_fault)
         return 0;
@@ -1026,7 +1027,7 @@ static int soft_backtrace_sig(void **bt)
 static void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *ud)
 {
     struct soft_mmio_region *m = ud;
-    struct soft_vcpu *v = m->v;
+    struct soft_vcpu *v = m->e->v;
     (void)uc;
     if (v->cancel || v->limit_fault)
         return;
@@ -1105,16 +1106,45 @@ static void soft_calibrate_mmio(void)
     }
 }
 
-/* Map every slot (RAM) and every gap below SOFT_MMIO_LIMIT (MMIO) into the engine. 0 or -errno. */
-static int soft_map_memory(struct soft_vcpu *v)
+/* True when `begin` starts one of the engine's MMIO gaps. */
+static bool soft_is_mmio(const struct soft_engine *e, uint64_t begin)
+{
+    for (int i = 0; i < e->nmmio; i++)
+        if (e->mmio[i]->base == begin)
+            return true;
+    return false;
+}
+
+/*
+ * Drops the translations of the engine's RAM regions and unmaps them (not its
+ * MMIO gaps). Call in the pristine state (paging off): uc_ctl_remove_cache and
+ * uc_mem_unmap translate addresses through the guest's MMU.
+ */
+static void soft_unmap_ram(struct soft_engine *e)
 {
     uc_mem_region *regs = NULL;
     uint32_t nreg = 0;
-    if (uc_mem_regions(v->uc, &regs, &nreg) == UC_ERR_OK) {
-        for (uint32_t i = 0; i < nreg; i++)
-            uc_mem_unmap(v->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
-        uc_free(regs);
+    if (uc_mem_regions(e->uc, &regs, &nreg) != UC_ERR_OK)
+        return;
+    for (uint32_t i = 0; i < nreg; i++) {
+        if (soft_is_mmio(e, regs[i].begin))
+            continue;
+        uc_ctl_remove_cache(e->uc, regs[i].begin, regs[i].end + 1);
+        uc_mem_unmap(e->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
     }
+    uc_free(regs);
+}
+
+/*
+ * Map every slot (RAM) and every gap below SOFT_MMIO_LIMIT (MMIO) into the
+ * engine. Unicorn unmaps a region page by page (about 60 ns a page, mostly
+ * tb_flush_jmp_cache), so the gaps already mapped as this layout needs them
+ * stay: a VM's last gap runs to 4 GiB, and remapping it cost every VM about
+ * 120 ms. 0 or -errno.
+ */
+static int soft_map_memory(struct soft_vcpu *v)
+{
+    struct soft_engine *e = v->engine;
     struct soft_slot sorted[SOFT_MAX_SLOTS];
     int n = 0;
     for (int i = 0; i < SOFT_MAX_SLOTS; i++)
@@ -1126,6 +1156,52 @@ static int soft_map_memory(struct soft_vcpu *v)
             sorted[j] = sorted[j - 1];
             sorted[j - 1] = t;
         }
+    uint64_t gap_base[SOFT_MAX_SLOTS + 1], gap_end[SOFT_MAX_SLOTS + 1];
+    bool have[SOFT_MAX_SLOTS + 1];
+    int ngap = 0;
+    uint64_t at = 0;
+    for (int i = 0; i <= n; i++) {
+        uint64_t end = i < n ? sorted[i].gpa : SOFT_MMIO_LIMIT;
+        if (end > at) {
+            gap_base[ngap] = at;
+            gap_end[ngap] = end;
+            have[ngap++] = false;
+        }
+        if (i < n)
+            at = sorted[i].gpa + sorted[i].size;
+    }
+    struct soft_mmio_region *gone[SOFT_MAX_SLOTS + 1];
+    int k = 0, ngone = 0;
+    for (int i = 0; i < e->nmmio; i++) {
+        struct soft_mmio_region *r = e->mmio[i];
+        int j = 0;
+        while (j < ngap && !(gap_base[j] == r->base && gap_end[j] == r->end && !have[j]))
+            j++;
+        if (j < ngap) {
+            have[j] = true;
+            e->mmio[k++] = r;
+        } else {
+            gone[ngone++] = r;
+        }
+    }
+    e->nmmio = k;
+    /*
+     * Unmap in the pristine state (paging off), then come back. Unmapping under the guest's paging made
+     * the engine read guest memory through the gap being unmapped: a long-mode VM after a real-mode one
+     * on the same engine got a phantom 4-byte MMIO read at 0x100000 (its PML4, inside the old VM's gap).
+     * uc_ctl_remove_cache translates its start address through the MMU too.
+     */
+    if (uc_context_save(v->uc, e->saved) != UC_ERR_OK || uc_context_restore(v->uc, e->pristine) != UC_ERR_OK)
+        return -EIO;
+    uc_ctl_flush_tlb(v->uc);
+    for (int i = 0; i < ngone; i++) {
+        uc_mem_unmap(v->uc, gone[i]->base, gone[i]->end - gone[i]->base);
+        free(gone[i]);
+    }
+    soft_unmap_ram(e);
+    if (uc_context_restore(v->uc, e->saved) != UC_ERR_OK)
+        return -EIO;
+    uc_ctl_flush_tlb(v->uc);
     for (int i = 0; i < n; i++) {
         /* The VMM's memory must really be there, or the engine would fault in the host. */
         unsigned char vec;
@@ -1134,38 +1210,24 @@ static int soft_map_memory(struct soft_vcpu *v)
         if (uc_mem_map_ptr(v->uc, sorted[i].gpa, sorted[i].size, UC_PROT_ALL, sorted[i].hva) != UC_ERR_OK)
             return -ENOMEM;
     }
-    uint64_t at = 0;
-    /* The MMIO gaps, each with its own callback context. */
-    int k = 0;
-    for (int i = 0; i <= n; i++) {
-        uint64_t end = i < n ? sorted[i].gpa : SOFT_MMIO_LIMIT;
-        if (end > at) {
-            struct soft_mmio_region *r = malloc(sizeof *r);
-            if (!r)
-                return -ENOMEM;
-            r->v = v;
-            r->base = at;
-            v->mmio[k++] = r;
-            v->nmmio = k;
-            if (uc_mmio_map(v->uc, at, end - at, soft_hook_mmio_read, r, soft_hook_mmio_write, r) != UC_ERR_OK)
-                return -ENOMEM;
+    for (int j = 0; j < ngap; j++) {
+        if (have[j])
+            continue;
+        struct soft_mmio_region *r = malloc(sizeof *r);
+        if (!r)
+            return -ENOMEM;
+        *r = (struct soft_mmio_region){.e = e, .base = gap_base[j], .end = gap_end[j]};
+        if (uc_mmio_map(v->uc, r->base, r->end - r->base, soft_hook_mmio_read, r, soft_hook_mmio_write, r) !=
+            UC_ERR_OK) {
+            free(r);
+            return -ENOMEM;
         }
-        if (i < n)
-            at = sorted[i].gpa + sorted[i].size;
+        e->mmio[e->nmmio++] = r;
     }
-    v->nmmio = k;
     v->mapped_gen = v->vm->slots_gen;
     v->mapped_any = true;
     return 0;
 }
-
-static void soft_free_mmio_ctx(struct soft_vcpu *v)
-{
-    for (int i = 0; i < v->nmmio; i++)
-        free(v->mmio[i]);
-    v->nmmio = 0;
-}
-
 
 static void soft_native_cpuid(uint32_t leaf, uint32_t sub, uint32_t *r)
 {
@@ -2136,7 +2198,6 @@ static int soft_run_once(struct soft_vcpu *v)
     for (;;) {
         v->remap = false;
         if (!v->mapped_any || v->mapped_gen != v->vm->slots_gen) {
-            soft_free_mmio_ctx(v);
             int r = soft_map_memory(v);
             if (r < 0)
                 return r;
@@ -2409,10 +2470,26 @@ static void soft_reset(struct soft_vcpu *v, bool init_event)
  * Engines are pooled, not closed: Unicorn 2.1 leaks 32 bytes per closed engine
  * that had hooks or contexts, which the sanitizer's leak check would report.
  * A pooled engine keeps its hooks (they find the current vCPU through the
- * engine) and gets back its pristine CPU state, no memory and no translations.
+ * engine) and gets back its pristine CPU state, no RAM and no translations of
+ * it; its MMIO gaps stay mapped for the next VM (see soft_map_memory).
  */
 static pthread_mutex_t soft_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct soft_engine *soft_pool;
+
+/*
+ * Bytes of translated code per engine: SOFT_TCG_BUFFER_SIZE, or
+ * $MINIVMM_SOFT_TCG_MIB MiB (1 to 1024) where set, which the robustness test
+ * uses to make every looping guest fill and flush the buffer many times.
+ */
+static uint32_t soft_tcg_buffer_size(void)
+{
+    const char *s = getenv("MINIVMM_SOFT_TCG_MIB");
+    char *end = "";
+    unsigned long mib = s && *s ? strtoul(s, &end, 10) : 0;
+    if (mib >= 1 && mib <= 1024 && *end == '\0')
+        return (uint32_t)(mib << 20);
+    return SOFT_TCG_BUFFER_SIZE;
+}
 
 static struct soft_engine *soft_engine_get(void)
 {
@@ -2430,13 +2507,23 @@ static struct soft_engine *soft_engine_get(void)
         free(e);
         return NULL;
     }
-    /*
-     * The default 1 GiB translation buffer is zeroed on every TB flush (each engine reuse): about 0.7 s.
-     * Teaching guests are small; 32 MiB holds their code many times over, and a full buffer just flushes.
-     */
-    uc_ctl_set_tcg_buffer_size(e->uc, SOFT_TCG_BUFFER_SIZE);
+    uc_ctl_set_tcg_buffer_size(e->uc, soft_tcg_buffer_size());
     uc_hook h;
+    /*
+     * The flush right after initialisation arms the code buffer. Unicorn 2.1.1
+     * sets up the buffer as one TCG region but never allocates it at start
+     * (region.current stays 0), so the first time the buffer fills, tcg_tb_alloc
+     * "allocates" region 0 again: code_gen_ptr rewinds and the buffer is zeroed
+     * WITHOUT tb_flush, while the hash table, the page lists, the jump cache and
+     * chained jumps still point at the old blocks. The next store to a code page
+     * walks a page list into new code (SIGBUS/SIGSEGV), and unmapping RAM hits
+     * g_assert_not_reached in tb_page_remove (SIGABRT). After any tb_flush,
+     * region.current is 1 and every later overflow goes through tb_flush, which
+     * resets all of those. It costs one zeroing of the buffer, once per engine.
+     */
     bool ok = uc_context_alloc(e->uc, &e->ctx) == UC_ERR_OK && uc_context_alloc(e->uc, &e->pristine) == UC_ERR_OK &&
+              uc_context_alloc(e->uc, &e->saved) == UC_ERR_OK &&
+              uc_ctl_flush_tb(e->uc) == UC_ERR_OK &&
               uc_ctl_exits_enable(e->uc) == UC_ERR_OK && uc_context_save(e->uc, e->pristine) == UC_ERR_OK &&
               uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_in, e, 1, 0, UC_X86_INS_IN) == UC_ERR_OK &&
               uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_out, e, 1, 0, UC_X86_INS_OUT) == UC_ERR_OK &&
@@ -2456,15 +2543,14 @@ static struct soft_engine *soft_engine_get(void)
 
 static void soft_engine_put(struct soft_engine *e)
 {
-    uc_mem_region *regs = NULL;
-    uint32_t nreg = 0;
-    if (uc_mem_regions(e->uc, &regs, &nreg) == UC_ERR_OK) {
-        for (uint32_t i = 0; i < nreg; i++)
-            uc_mem_unmap(e->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
-        uc_free(regs);
-    }
-    uc_ctl_flush_tb(e->uc);
+    /*
+     * The next VM must not run this one's code: drop the translations of its
+     * RAM, not all of them. A full flush (uc_ctl_flush_tb) zeroes the whole
+     * code buffer; dropping a range costs what the range held.
+     */
     uc_context_restore(e->uc, e->pristine);
+    uc_ctl_flush_tlb(e->uc);
+    soft_unmap_ram(e);
     uc_ctl_flush_tlb(e->uc);
     e->v = NULL;
     pthread_mutex_lock(&soft_pool_lock);
@@ -2536,9 +2622,8 @@ void soft_vcpu_destroy(struct soft_vcpu *v)
             uc_hook_del(v->uc, v->hooked_h[i]);
         if (v->limits_on)
             uc_hook_del(v->uc, v->limit_hook);
-        soft_engine_put(v->engine); /* unmaps the MMIO gaps before their contexts are freed */
+        soft_engine_put(v->engine);
     }
-    soft_free_mmio_ctx(v);
     free(v->img);
     if (v->run)
         munmap(v->run, SOFT_RUN_SIZE);

@@ -112,6 +112,47 @@ static int exit_mmio(struct mvm_vcpu *vcpu, struct kvm_run *run)
     return vm_mmio_dispatch(vcpu, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data, run->mmio.len);
 }
 
+static const char *const suberror_names[] = {
+    [KVM_INTERNAL_ERROR_EMULATION] = "instruction emulation failed",
+    [KVM_INTERNAL_ERROR_SIMUL_EX] = "an exception while delivering an exception",
+    [KVM_INTERNAL_ERROR_DELIVERY_EV] = "event delivery failed",
+    [KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "an exit reason KVM did not expect",
+};
+
+/*
+ * KVM_EXIT_INTERNAL_ERROR in words, the same on both backends: the suberror, the RIP and the instruction
+ * bytes there (read through the VMM's own translation), and the backend's own reason where it has one.
+ */
+static void internal_error_detail(struct mvm_vcpu *vcpu, const struct kvm_run *run, struct mvm_run_result *res)
+{
+    const struct mvm_backend *be = vcpu->vm->be;
+    const char *why = be->last_error ? be->last_error() : "";
+    uint32_t sub = run->internal.suberror;
+    char where[96] = "";
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+
+    if (vcpu_regs_get(vcpu, &regs) == 0 && vcpu_sregs_get(vcpu, &sregs) == 0) {
+        uint8_t insn[15];
+        size_t n = sizeof(insn), used;
+
+        /* As many of the 15 bytes an instruction may have as can be read (the page after may be unmapped). */
+        while (n > 0 && vm_read_gva(vcpu, sregs.cs.base + regs.rip, insn, n) < 0)
+            n--;
+        used = (size_t)snprintf(where, sizeof(where), " at rip 0x%llx", (unsigned long long)regs.rip);
+        if (n > 0 && used < sizeof(where))
+            used += (size_t)snprintf(where + used, sizeof(where) - used, " (bytes");
+        for (size_t i = 0; i < n && used + 4 < sizeof(where); i++)
+            used += (size_t)snprintf(where + used, sizeof(where) - used, " %02x", insn[i]);
+        if (n > 0 && used < sizeof(where))
+            snprintf(where + used, sizeof(where) - used, ")");
+    }
+    snprintf(res->detail, sizeof(res->detail), "KVM_EXIT_INTERNAL_ERROR suberror %u (%s)%s%s%.160s", sub,
+             sub < sizeof(suberror_names) / sizeof(suberror_names[0]) && suberror_names[sub] ? suberror_names[sub]
+                                                                                           : "unknown suberror",
+             where, why[0] ? ": " : "", why);
+}
+
 /*
  * The one exit switch. The VM's lab ops handle the exits they claim (lab 1: IO and HLT); the core
  * handles the rest. Returns 0 to go on, MVM_STOP_* to stop, -errno on VMM failure.
@@ -137,8 +178,7 @@ static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_ru
         return MVM_STOP_SHUTDOWN;
     case KVM_EXIT_INTERNAL_ERROR:
         res->internal_suberror = run->internal.suberror;
-        snprintf(res->detail, sizeof(res->detail), "KVM_EXIT_INTERNAL_ERROR suberror %u%s", run->internal.suberror,
-                 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)" : "");
+        internal_error_detail(vcpu, run, res);
         return MVM_STOP_INTERNAL_ERROR;
     case KVM_EXIT_FAIL_ENTRY:
         snprintf(res->detail, sizeof(res->detail),

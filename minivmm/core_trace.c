@@ -14,9 +14,6 @@
 #include "core_internal.h"
 #include "trace.h"
 
-#include "soft_backend.h"
-#define MVM_HAVE_SOFT_STATS 1
-
 /* The live feed: this header, then `capacity` events, in a file both sides map. */
 #define MVM_LIVE_MAGIC "MVMLIVE1"
 #define MVM_LIVE_EVENTS 65536
@@ -58,10 +55,8 @@ struct mvm_trace {
     struct mvm_trace_event hw;
 
     bool rip_sync; /* kvm: RIP from kvm_run's synced registers */
-    bool soft;
-#ifdef MVM_HAVE_SOFT_STATS
-    struct mvm_soft_stats soft_last;
-#endif
+    bool stats; /* the backend counts its in-kernel work (backend.h stats_get) */
+    struct mvm_backend_stats stats_last;
 };
 
 int mvm_trace_create(const char *backend, size_t ring_events, struct mvm_trace **out)
@@ -301,13 +296,9 @@ void mvm_trace_vcpu_attach(struct mvm_trace *t, struct mvm_vcpu *vcpu)
     const struct mvm_backend *be = vcpu->vm->be;
     int caps;
 
-    t->soft = !strcmp(be->name, "soft");
-#ifdef MVM_HAVE_SOFT_STATS
-    if (t->soft && mvm_soft_stats_get(vcpu->fd, &t->soft_last) < 0)
-        t->soft = false;
-#endif
+    t->stats = be->stats_get && be->stats_get(vcpu->fd, &t->stats_last) == 0;
     /* KVM copies the GPRs into kvm_run on every exit: RIP without a KVM_GET_REGS ioctl. */
-    caps = t->soft ? 0 : be->ioctl(vcpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+    caps = be->in_process ? 0 : be->ioctl(vcpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
     t->rip_sync = caps > 0 && (caps & KVM_SYNC_X86_REGS);
     if (t->rip_sync)
         vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
@@ -325,17 +316,16 @@ void mvm_trace_vcpu_detach(struct mvm_trace *t, struct mvm_vcpu *vcpu)
     t->hw_pending = false;
 }
 
-#ifdef MVM_HAVE_SOFT_STATS
-/* The soft backend's in-kernel work during the last KVM_RUN, one event per kind that happened. */
-static void soft_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t enter_ns, uint64_t exit_ns)
+/* The backend's in-kernel work during the last KVM_RUN (where it counts it), one event per kind that happened. */
+static void kernel_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t enter_ns, uint64_t exit_ns)
 {
-    struct mvm_soft_stats now;
-    const uint64_t *a = (const uint64_t *)&t->soft_last, *b = (const uint64_t *)&now;
+    struct mvm_backend_stats now;
+    const uint64_t *a = (const uint64_t *)&t->stats_last, *b = (const uint64_t *)&now;
     static const uint32_t kinds[] = { MVM_SOFT_EV_CPUID, MVM_SOFT_EV_HYPERCALL, MVM_SOFT_EV_RDTSC, MVM_SOFT_EV_MSR,
                                       MVM_SOFT_EV_EXCEPTION };
 
-    _Static_assert(sizeof(now) == sizeof(kinds) / sizeof(kinds[0]) * sizeof(uint64_t), "soft stats fields");
-    if (mvm_soft_stats_get(vcpu->fd, &now) < 0)
+    _Static_assert(sizeof(now) == sizeof(kinds) / sizeof(kinds[0]) * sizeof(uint64_t), "backend stats fields");
+    if (vcpu->vm->be->stats_get(vcpu->fd, &now) < 0)
         return;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         /* Real KVM takes no exit for these (RDTSC is not intercepted, guest exceptions go to the guest's IDT). */
@@ -348,9 +338,8 @@ static void soft_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t
         };
         mvm_trace_add(t, &ev);
     }
-    t->soft_last = now;
+    t->stats_last = now;
 }
-#endif
 
 void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t enter_ns, uint64_t exit_ns)
 {
@@ -364,10 +353,8 @@ void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t 
 
     if (t->kexit)
         mvm_kexit_drain(t->kexit, kexit_take, t);
-#ifdef MVM_HAVE_SOFT_STATS
-    if (t->soft)
-        soft_events_add(t, vcpu, enter_ns, exit_ns);
-#endif
+    if (t->stats)
+        kernel_events_add(t, vcpu, enter_ns, exit_ns);
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         ev.addr = run->io.port;
@@ -397,8 +384,8 @@ void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t 
     if (t->rip_sync) {
         ev.rip = run->s.regs.regs.rip;
         ev.flags |= MVM_TRACE_F_RIP;
-    } else if (t->soft && vcpu->vm->be->ioctl(vcpu->fd, KVM_GET_REGS, (unsigned long)&regs) == 0) {
-        ev.rip = regs.rip; /* in-process on the soft backend: no syscall */
+    } else if (vcpu->vm->be->in_process && vcpu->vm->be->ioctl(vcpu->fd, KVM_GET_REGS, (unsigned long)&regs) == 0) {
+        ev.rip = regs.rip; /* an in-process backend: no syscall */
         ev.flags |= MVM_TRACE_F_RIP;
     }
     if (t->hw_pending) {

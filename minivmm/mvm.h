@@ -59,6 +59,18 @@ void *vm_gpa_to_hva(struct mvm_vm *vm, uint64_t gpa, uint64_t len);
 int vm_write(struct mvm_vm *vm, uint64_t gpa, const void *src, size_t len);
 /* Copies guest memory out; -EFAULT with a message if any byte is outside RAM. */
 int vm_read(struct mvm_vm *vm, uint64_t gpa, void *dst, size_t len);
+/*
+ * The VMM's own walk of 4-level (long-mode) page tables at cr3: gva -> gpa.
+ * Returns 0, -EINVAL (non-canonical gva) or -EFAULT, with a message naming
+ * the level whose entry is missing or outside RAM. Never calls lab code.
+ */
+int vm_gva_to_gpa(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa_out);
+/*
+ * Copies guest memory at a guest-virtual address as the vCPU sees it now:
+ * physical with paging off, through vm_gva_to_gpa page by page in long mode.
+ * -EINVAL for paging outside long mode, -EFAULT for what is not mapped.
+ */
+int vm_read_gva(struct mvm_vcpu *vcpu, uint64_t gva, void *dst, size_t len);
 /* Loads a flat binary file at gpa; checks it fits. */
 int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size_out);
 

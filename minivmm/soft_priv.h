@@ -20,11 +20,18 @@
 #define SOFT_PIO_OFFSET (KVM_PIO_PAGE_OFFSET * SOFT_PAGE)
 /*
  * Guest-physical addresses below this that no slot covers are MMIO; above it, accesses fail (internal
- * error). 4 GiB, not more: Unicorn unmaps a region page by page (about 60 ns a page), so every VM
- * teardown pays for the whole space; 64 GiB took 0.9 s of CPU.
+ * error). 4 GiB, not more: Unicorn unmaps a region page by page (about 60 ns a page), so every change
+ * of a gap pays for it; 64 GiB took 0.9 s of CPU. Pooled engines keep their gaps (soft_map_memory).
  */
 #define SOFT_MMIO_LIMIT (1ull << 32)
-#define SOFT_TCG_BUFFER_SIZE (32u << 20) /* per engine: see soft_engine_get */
+/*
+ * Translated code per engine. Unicorn zeroes the whole buffer at every flush (tcg_region_assign), and each
+ * engine is flushed once when created (see soft_engine_get): that memset makes the buffer resident and is
+ * most of an engine's creation time (Unicorn's default 1 GiB: 0.7 s; 16 MiB: 25-55 ms; 4 MiB: 8 ms), and
+ * every VM alive at once holds an engine. 4 MiB holds a teaching guest's code many times over (the whole
+ * integration suite passes with 1 MiB), and a full buffer just flushes.
+ */
+#define SOFT_TCG_BUFFER_SIZE (4u << 20)
 
 enum soft_kind { SOFT_SYS = 1, SOFT_VM, SOFT_VCPU };
 
@@ -37,14 +44,19 @@ struct soft_slot {
 };
 
 struct soft_vcpu;
+struct soft_mmio_region;
 
 /* A Unicorn engine with the backend's hooks installed; pooled across vCPUs. */
 struct soft_engine {
     uc_engine *uc;
     uc_context *ctx;      /* scratch for saving/restoring the state image */
     uc_context *pristine; /* CPU state right after uc_open */
+    uc_context *saved;    /* the vCPU's state while memory is unmapped in the pristine one (soft_map_memory) */
     struct soft_vcpu *v;  /* the vCPU using it, for the hooks */
     struct soft_engine *next;
+    /* The MMIO gaps mapped in the engine, with their callback contexts; kept across reuse (see soft_map_memory). */
+    struct soft_mmio_region *mmio[SOFT_MAX_SLOTS + 1];
+    int nmmio;
 };
 
 struct soft_vm {
@@ -139,9 +151,6 @@ struct soft_vcpu {
     uint64_t blk_addr; /* the block the engine is running, from the block hook */
     uint32_t blk_size;
     struct soft_io_site io_sites[16];
-    /* MMIO regions for the gaps between slots. */
-    void *mmio[SOFT_MAX_SLOTS + 1]; /* callback contexts of the mapped MMIO gaps */
-    int nmmio;
     /* CPUID table. */
     struct kvm_cpuid_entry2 cpuid[SOFT_MAX_CPUID];
     int ncpuid;
@@ -171,7 +180,7 @@ struct soft_vcpu {
     uint64_t undo_lin;          /* a write that broke a limit lands anyway: its old bytes, put back */
     uint8_t undo_bytes[16];
     unsigned undo_len;
-    struct mvm_soft_stats stats;
+    struct mvm_backend_stats stats;
 };
 
 /* Record the thread's last message (printf-style). */

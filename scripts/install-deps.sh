@@ -7,7 +7,7 @@
 # Needs root or sudo only when something is missing. Exit status: 0 ok, 1 could not install.
 set -euo pipefail
 
-PKGS_BUILD="build-essential pkg-config libcmocka-dev libncurses-dev python3"
+PKGS_BUILD="build-essential pkg-config libcmocka-dev libncurses-dev python3 clang-format"
 PKGS_QEMU="qemu-system-x86 busybox-static cpio"
 PKGS_TRACE="libbpf-dev bpftool clang llvm tmux"
 PKGS_BENCH="libbenchmark-dev gnuplot-nox"
