@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core_internal.h"
+#include "device.h"
 
 static uint8_t ram_low[0x4000], ram_high[0x2000];
 
@@ -23,6 +24,13 @@ static struct mvm_vm *fake_vm(void)
     vm->slots[1] = (struct mvm_slot){ .gpa = 0x100000, .size = sizeof(ram_high), .hva = ram_high };
     vm->nslots = 2;
     return vm;
+}
+
+/* A fake VM's end: its devices go as vm_destroy would let them go. */
+static void fake_vm_free(struct mvm_vm *vm)
+{
+    vm_bus_destroy(vm);
+    free(vm);
 }
 
 static void translator_bounds(void **state)
@@ -92,7 +100,7 @@ static void pio_table(void **state)
     assert_int_equal(calls, 1);
     assert_int_equal(data[0] & data[1] & data[2] & data[3], 0xff);
     assert_int_equal(vm_pio_dispatch(&vcpu, 0x3f8, true, data, 3), -EINVAL);
-    free(vm);
+    fake_vm_free(vm);
 }
 
 static void mmio_table(void **state)
@@ -108,7 +116,7 @@ static void mmio_table(void **state)
     assert_int_equal(vm_mmio_dispatch(&vcpu, 0xe0000000, false, data, 8), 0);
     assert_int_equal(data[7], 0xff);
     assert_int_equal(vm_mmio_dispatch(&vcpu, 0xe0000000, false, data, 9), -EINVAL);
-    free(vm);
+    fake_vm_free(vm);
 }
 
 static void exit_lines(void **state)
@@ -170,12 +178,116 @@ static void load_file_errors(void **state)
     free(vm);
 }
 
+/* A device that records what the bus hands it. */
+struct probe_dev {
+    uint64_t last_off;
+    uint32_t last_len;
+    int reads, writes, resets;
+    int *destroyed; /* bumped (with the order) by destroy */
+    int order;
+};
+
+static int probe_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, uint8_t *data, uint32_t len)
+{
+    struct probe_dev *p = dev->priv;
+
+    (void)vcpu;
+    p->last_off = off, p->last_len = len, p->reads++;
+    memset(data, 0x5a, len);
+    return 0;
+}
+
+static int probe_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data,
+                       uint32_t len)
+{
+    struct probe_dev *p = dev->priv;
+
+    (void)vcpu;
+    (void)data;
+    p->last_off = off, p->last_len = len, p->writes++;
+    return 0;
+}
+
+static void probe_reset(struct mvm_device *dev)
+{
+    ((struct probe_dev *)dev->priv)->resets++;
+}
+
+static void probe_destroy(struct mvm_device *dev)
+{
+    struct probe_dev *p = dev->priv;
+
+    p->order = ++*p->destroyed;
+}
+
+static const struct mvm_device_ops probe_ops = {
+    .name = "probe",
+    .read = probe_read,
+    .write = probe_write,
+    .reset = probe_reset,
+    .destroy = probe_destroy,
+};
+
+/* Accessors get offsets into their range, never absolute ports or addresses; straddling MMIO is unclaimed. */
+static void device_offsets(void **state)
+{
+    struct mvm_vm *vm = fake_vm();
+    struct mvm_vcpu vcpu = { .vm = vm };
+    int destroyed = 0;
+    struct probe_dev pio = { .destroyed = &destroyed }, mmio = { .destroyed = &destroyed };
+    uint8_t data[8] = { 0 };
+
+    (void)state;
+    assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_PIO, 0x3f8, 8, &pio, NULL), 0);
+    assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_MMIO, 0xd0000000, 0x100, &mmio, NULL), 0);
+    assert_int_equal(vm_pio_dispatch(&vcpu, 0x3fb, true, data, 1), 0);
+    assert_int_equal(pio.last_off, 3);
+    assert_int_equal(pio.writes, 1);
+    assert_int_equal(vm_mmio_dispatch(&vcpu, 0xd0000010, false, data, 4), 0);
+    assert_int_equal(mmio.last_off, 0x10);
+    assert_int_equal(mmio.last_len, 4);
+    assert_int_equal(data[3], 0x5a);
+    /* 0xd00000fe + 4 runs past the device's end: nobody's access, reads all ones. */
+    assert_int_equal(vm_mmio_dispatch(&vcpu, 0xd00000fe, false, data, 4), 0);
+    assert_int_equal(mmio.reads, 1);
+    assert_int_equal(data[0] & data[1] & data[2] & data[3], 0xff);
+    assert_ptr_equal(vm_device_find(vm, MVM_BUS_PIO, 0x3ff)->priv, &pio);
+    assert_null(vm_device_find(vm, MVM_BUS_PIO, 0x400));
+    vm_devices_reset(vm);
+    assert_int_equal(pio.resets + mmio.resets, 2);
+    fake_vm_free(vm);
+    /* Last added, first destroyed. */
+    assert_int_equal(mmio.order, 1);
+    assert_int_equal(pio.order, 2);
+}
+
+/* An overlap is refused with a message naming both devices, and the refused device's state is destroyed. */
+static void device_overlap(void **state)
+{
+    struct mvm_vm *vm = fake_vm();
+    int destroyed = 0;
+    struct probe_dev a = { .destroyed = &destroyed }, b = { .destroyed = &destroyed };
+    static const struct mvm_device_ops other_ops = { .name = "other", .destroy = probe_destroy };
+
+    (void)state;
+    assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_PIO, 0x500, 1, &a, NULL), 0);
+    assert_int_equal(vm_device_add(vm, &other_ops, MVM_BUS_PIO, 0x4fe, 4, &b, NULL), -EEXIST);
+    assert_non_null(strstr(mvm_error(), "other"));
+    assert_non_null(strstr(mvm_error(), "probe"));
+    assert_int_equal(b.order, 1);
+    /* The same range in the other space is no overlap. */
+    assert_int_equal(vm_device_add(vm, &other_ops, MVM_BUS_MMIO, 0x500, 1, &b, NULL), 0);
+    assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_PIO, 0xffff, 2, &b, NULL), -EINVAL);
+    fake_vm_free(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(translator_bounds), cmocka_unit_test(read_write_checked),
         cmocka_unit_test(pio_table),         cmocka_unit_test(mmio_table),
         cmocka_unit_test(exit_lines),        cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(device_offsets),    cmocka_unit_test(device_overlap),
     };
 
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
