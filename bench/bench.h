@@ -46,6 +46,8 @@ extern const struct bench_case bench_exit_cases[];
 extern const struct bench_case bench_lifecycle_cases[];
 extern const struct bench_case bench_lab_cases[];
 extern const struct bench_case bench_load_cases[]; /* bench_load.c */
+extern const struct bench_case bench_lab4_cases[]; /* bench_lab4.c: bytes out through the UART, a hypercall, VMCALL */
+extern const struct bench_case bench_lab5_cases[]; /* bench_lab5.c: frames through virtio-net by batch size */
 extern const struct bench_case *const bench_tables[];
 
 /* The iteration count Google Benchmark asks of this run. */

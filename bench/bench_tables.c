@@ -8,5 +8,7 @@ const struct bench_case *const bench_tables[] = {
     bench_lifecycle_cases,
     bench_lab_cases,
     bench_load_cases,
+    bench_lab4_cases,
+    bench_lab5_cases,
     NULL,
 };

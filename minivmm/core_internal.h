@@ -39,6 +39,9 @@ struct mvm_vm {
     struct mvm_vcpu *vcpus[MVM_MAX_VCPUS];
     int nvcpus;
     struct mvm_lab_ops lab; /* composed at vm_create from the registered labs (lab.h) */
+    FILE *console_out;      /* vm_devices_add_standard's console (device.h: vm_console_write) */
+    FILE *console_in;       /* vm_console_input_set's stream, or NULL */
+    bool console_in_eof;    /* it ended: stop polling it */
 };
 
 /* ioctl through the backend; on failure records "NAME: strerror" and returns -errno. */

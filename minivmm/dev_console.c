@@ -1,7 +1,9 @@
-/* Console devices: a 16550 subset on COM1 (transmit only) and the 0xe9 debug byte port. */
+/* Console devices: a 16550 subset on COM1 (transmit only, unless a lab's UART claims the port), the 0xe9 debug byte port, the VM's console streams. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core_internal.h"
 #include "device.h"
@@ -111,12 +113,75 @@ static const struct mvm_device_ops debugcon_ops = {
 
 int vm_console_add(struct mvm_vm *vm, FILE *out)
 {
-    struct serial *s = calloc(1, sizeof(*s));
+    struct serial *s;
     int rc;
 
-    if (!s)
-        return mvm_fail(ENOMEM, "console: out of memory");
-    s->out = out;
-    rc = vm_device_add(vm, &serial_ops, MVM_BUS_PIO, MVM_PORT_SERIAL, UART_PORTS, s, NULL);
-    return rc ? rc : vm_device_add(vm, &debugcon_ops, MVM_BUS_PIO, MVM_PORT_DEBUG, 1, out, NULL);
+    /* A lab's full UART (lab 4) took COM1 first: the console then only adds the debug port. */
+    if (!vm_device_find(vm, MVM_BUS_PIO, MVM_PORT_SERIAL)) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return mvm_fail(ENOMEM, "console: out of memory");
+        s->out = out;
+        rc = vm_device_add(vm, &serial_ops, MVM_BUS_PIO, MVM_PORT_SERIAL, UART_PORTS, s, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return vm_device_add(vm, &debugcon_ops, MVM_BUS_PIO, MVM_PORT_DEBUG, 1, out, NULL);
+}
+
+void vm_console_write(struct mvm_vm *vm, const void *buf, size_t len)
+{
+    if (!vm->console_out || len == 0)
+        return;
+    fwrite(buf, 1, len, vm->console_out);
+    if (memchr(buf, '\n', len))
+        fflush(vm->console_out);
+}
+
+int vm_console_read(struct mvm_vm *vm, uint8_t *byte)
+{
+    FILE *in = vm->console_in;
+    int fd, c;
+
+    if (!in || vm->console_in_eof)
+        return 0;
+    fd = fileno(in);
+    if (fd >= 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        /* A terminal or pipe may have nothing yet: the guest polls again (a regular file is always readable). */
+        if (poll(&p, 1, 0) <= 0)
+            return 0;
+        n = read(fd, byte, 1);
+        if (n == 1)
+            return 1;
+        vm->console_in_eof = n == 0;
+        return 0;
+    }
+    c = getc(in); /* a memory stream (tests): no descriptor, never blocks */
+    if (c == EOF) {
+        vm->console_in_eof = true;
+        return 0;
+    }
+    *byte = (uint8_t)c;
+    return 1;
+}
+
+void vm_console_input_set(struct mvm_vm *vm, FILE *in)
+{
+    vm->console_in = in;
+    vm->console_in_eof = false;
+}
+
+int vm_devices_add_standard(struct mvm_vm *vm, FILE *console)
+{
+    int rc;
+
+    vm->console_out = console;
+    /* The labs' devices first (lab 4's UART on COM1), then the console's, which fills in what no lab claimed. */
+    rc = mvm_labs_vm_init(vm);
+    if (rc == 0)
+        rc = vm_console_add(vm, console);
+    return rc ? rc : vm_testport_add(vm, console);
 }

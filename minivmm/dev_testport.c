@@ -3,57 +3,75 @@
 #include <string.h>
 
 #include "core_internal.h"
-#include "lab_parts.h"
+#include "x86.h"
+
+void mvm_ucall_decode(const struct mvm_ucall *uc, struct mvm_ucall_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->uc = *uc;
+    v->uc.msg[sizeof(v->uc.msg) - 1] = '\0'; /* the guest need not terminate it */
+    switch (v->uc.cmd) {
+    case MVM_UCALL_DONE:
+        v->stop = MVM_STOP_DONE;
+        snprintf(v->detail, sizeof(v->detail), "the guest reported GUEST_DONE");
+        break;
+    case MVM_UCALL_ASSERT:
+        v->stop = MVM_STOP_ASSERT;
+        snprintf(v->detail, sizeof(v->detail), "GUEST_ASSERT failed at line %u: %s (got 0x%llx, expected 0x%llx)",
+                 v->uc.line, v->uc.msg, (unsigned long long)v->uc.actual, (unsigned long long)v->uc.expected);
+        break;
+    case MVM_UCALL_SYNC:
+        break;
+    case MVM_UCALL_PRINT:
+        v->print = v->uc.msg;
+        break;
+    default:
+        v->stop = MVM_STOP_ASSERT;
+        v->malformed = true;
+        snprintf(v->detail, sizeof(v->detail), "malformed ucall: unknown command %u (the ABI has %d..%d)", v->uc.cmd,
+                 MVM_UCALL_DONE, MVM_UCALL_PRINT);
+        break;
+    }
+}
+
+/* Ends the run as the guest's failure: it broke the ucall ABI. The VMM itself is fine. */
+static int ucall_malformed(struct mvm_vcpu *vcpu, const char *why)
+{
+    if (vcpu->res)
+        snprintf(vcpu->res->detail, sizeof(vcpu->res->detail), "malformed ucall on port 0x%x: %s", MVM_PORT_UCALL, why);
+    return MVM_STOP_ASSERT;
+}
 
 /*
- * Reads the guest's struct mvm_ucall at `addr` (abi.h): guest-physical with
- * paging off; with paging on, guest-virtual, walked page by page with lab 3's
- * lab3_gva_to_gpa() (sign-extended in long mode).
+ * Reads the guest's struct mvm_ucall at `addr` (abi.h) with the VMM's own
+ * walker (vm_read_gva): guest-physical with paging off; with paging on,
+ * guest-virtual, sign-extended in long mode. Returns 0, 1 with `why` set when
+ * the guest handed an address that cannot be read (its fault), or -errno when
+ * the VMM failed.
  */
-static int ucall_read(struct mvm_vcpu *vcpu, uint32_t addr, struct mvm_ucall *uc)
+static int ucall_read(struct mvm_vcpu *vcpu, uint32_t addr, struct mvm_ucall *uc, char *why, size_t why_len)
 {
     struct kvm_sregs sregs;
-    uint64_t gva, gpa;
-    size_t done = 0, chunk;
+    uint64_t gva = addr;
     int rc = vcpu_sregs_get(vcpu, &sregs);
 
     if (rc < 0)
         return rc;
-    if (!(sregs.cr0 & X86_CR0_PG)) {
-        if (vm_read(vcpu->vm, addr, uc, sizeof(*uc)) < 0)
-            return mvm_fail(EFAULT, "ucall port 0x%x: struct mvm_ucall at gpa 0x%x is not in guest RAM",
-                            MVM_PORT_UCALL, addr);
-        return 0;
+    if (sregs.cr0 & X86_CR0_PG)
+        gva = (uint64_t)(int64_t)(int32_t)addr;
+    rc = vm_read_gva(vcpu, gva, uc, sizeof(*uc));
+    if (rc == -EFAULT || rc == -EINVAL) {
+        snprintf(why, why_len, "struct mvm_ucall at 0x%llx: %s", (unsigned long long)gva, mvm_error());
+        return 1;
     }
-    if (!(sregs.efer & X86_EFER_LMA))
-        return mvm_fail(EINVAL, "ucall port 0x%x: the guest has paging on outside long mode; the VMM walks "
-                                "4-level (long-mode) page tables only", MVM_PORT_UCALL);
-    gva = (uint64_t)(int64_t)(int32_t)addr;
-    while (done < sizeof(*uc)) {
-        rc = lab3_gva_to_gpa(vcpu->vm, sregs.cr3, gva + done, &gpa);
-        if (rc < 0) {
-            char why[200];
-
-            snprintf(why, sizeof(why), "%s", mvm_error());
-            return mvm_fail(-rc, "ucall port 0x%x: struct mvm_ucall at gva 0x%llx: %s", MVM_PORT_UCALL,
-                            (unsigned long long)gva, why);
-        }
-        chunk = X86_PAGE_SIZE - ((gva + done) & (X86_PAGE_SIZE - 1));
-        if (chunk > sizeof(*uc) - done)
-            chunk = sizeof(*uc) - done;
-        if (vm_read(vcpu->vm, gpa, (char *)uc + done, chunk) < 0)
-            return mvm_fail(EFAULT, "ucall port 0x%x: struct mvm_ucall at gva 0x%llx maps to gpa 0x%llx, "
-                                    "which is not in guest RAM", MVM_PORT_UCALL, (unsigned long long)gva,
-                            (unsigned long long)gpa);
-        done += chunk;
-    }
-    return 0;
+    return rc;
 }
 
-static int ucall_io(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write, uint8_t *data,
-                    uint32_t size)
+static int ucall_io(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write, uint8_t *data, uint32_t size)
 {
+    struct mvm_ucall_verdict v;
     struct mvm_ucall uc;
+    char why[200];
     uint32_t addr;
     FILE *log = opaque;
     int rc;
@@ -63,49 +81,30 @@ static int ucall_io(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_
         memset(data, 0, size);
         return 0;
     }
-    if (size != 4)
-        return mvm_fail(EINVAL, "ucall port 0x%x: OUT of %u bytes; the guest must write the 32-bit address "
-                                "of a struct mvm_ucall",
-                        MVM_PORT_UCALL, size);
+    if (size != 4) {
+        snprintf(why, sizeof(why), "OUT of %u bytes; the guest must write the 32-bit address of a struct mvm_ucall",
+                 size);
+        return ucall_malformed(vcpu, why);
+    }
     memcpy(&addr, data, sizeof(addr));
     /* The struct's address comes from the guest: read it only through the checked translators. */
-    rc = ucall_read(vcpu, addr, &uc);
+    rc = ucall_read(vcpu, addr, &uc, why, sizeof(why));
     if (rc < 0)
         return rc;
-    uc.msg[sizeof(uc.msg) - 1] = '\0';
-    if (vcpu->res)
-        vcpu->res->ucall = uc;
-    switch (uc.cmd) {
-    case MVM_UCALL_DONE:
-        if (vcpu->res)
-            snprintf(vcpu->res->detail, sizeof(vcpu->res->detail), "the guest reported GUEST_DONE");
-        return MVM_STOP_DONE;
-    case MVM_UCALL_ASSERT:
-        if (vcpu->res)
-            snprintf(vcpu->res->detail, sizeof(vcpu->res->detail),
-                     "GUEST_ASSERT failed at line %u: %s (got 0x%llx, expected 0x%llx)", uc.line, uc.msg,
-                     (unsigned long long)uc.actual, (unsigned long long)uc.expected);
-        return MVM_STOP_ASSERT;
-    case MVM_UCALL_SYNC:
-        return 0;
-    case MVM_UCALL_PRINT:
-        if (log)
-            fprintf(log, "%s\n", uc.msg);
-        return 0;
-    default:
-        return mvm_fail(EINVAL, "ucall port 0x%x: unknown command %u in struct mvm_ucall at 0x%x",
-                        MVM_PORT_UCALL, uc.cmd, addr);
+    if (rc > 0)
+        return ucall_malformed(vcpu, why);
+    mvm_ucall_decode(&uc, &v);
+    if (vcpu->res) {
+        vcpu->res->ucall = v.uc;
+        if (v.detail[0])
+            memcpy(vcpu->res->detail, v.detail, sizeof(vcpu->res->detail));
     }
+    if (v.print && log)
+        fprintf(log, "%s\n", v.print);
+    return (int)v.stop;
 }
 
 int vm_testport_add(struct mvm_vm *vm, FILE *log)
 {
     return vm_pio_register(vm, MVM_PORT_UCALL, 1, ucall_io, log);
-}
-
-int vm_devices_add_standard(struct mvm_vm *vm, FILE *console)
-{
-    int rc = vm_console_add(vm, console);
-
-    return rc ? rc : vm_testport_add(vm, console);
 }

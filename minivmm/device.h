@@ -58,4 +58,20 @@ void vm_devices_reset(struct mvm_vm *vm);
 /* Calls fn for each device in the order they were added; stops at the first non-zero return and returns it. */
 int vm_devices_each(struct mvm_vm *vm, int (*fn)(struct mvm_device *dev, void *arg), void *arg);
 
+/*
+ * The VM's console, for devices that talk to the user (the UART, the console
+ * hypercall). Output is the stream vm_devices_add_standard was given (NULL:
+ * discarded), flushed at each newline; write errors show when the owner
+ * closes it. Input is the stream of vm_console_input_set (NULL: none).
+ */
+void vm_console_write(struct mvm_vm *vm, const void *buf, size_t len);
+/*
+ * One byte of console input, if one is there now: 1 and *byte, or 0 (none
+ * yet, or end of input). Never blocks on a pipe or terminal (it polls the
+ * descriptor); a regular file or memory stream always has its next byte.
+ */
+int vm_console_read(struct mvm_vm *vm, uint8_t *byte);
+/* Sets the console's input stream (the caller keeps it open while the VM runs, and closes it). */
+void vm_console_input_set(struct mvm_vm *vm, FILE *in);
+
 #endif

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "core_file.h"
+#include "device.h"
 #include "lab.h"
+#include "lab5-virtio/lab5.h"
 #include "x86.h"
 #include "mvm.h"
 #include "trace.h"
@@ -54,8 +56,12 @@ static const char usage_text[] =
     "      --trace FILE       record every exit, with timestamps, to a trace file (mvm-top replay FILE)\n"
     "      --trace-live PATH  publish every exit in a shared-memory feed at PATH (mvm-top live PATH)\n"
     "      --no-kernel-exits  with a trace on kvm: skip the BPF tracer of exits KVM handles in the kernel\n"
+    "      --serial-in FILE   the UART's receive line (lab 4) reads FILE ('-': standard input, polled,\n"
+    "                         never waited on); without it, nothing arrives\n"
+    "      --net-pcap FILE    lab 5: the frames the guest's virtio-net transmits, as a pcap file\n"
+    "                         (tcpdump -r FILE, Wireshark)\n"
     "\n"
-    "files: IMAGE must be a regular file. An output (-d, -r, --trace) is created, or a regular file is\n"
+    "files: IMAGE must be a regular file. An output (-d, -r, --trace, --net-pcap) is created, or a regular file is\n"
     "overwritten; /dev/null, /dev/full and terminals are written in place; a FIFO, socket, directory or\n"
     "other device is refused (never waited on), and so is an output that is the image or another output.\n"
     "--trace-live renames a new feed onto PATH: PATH must be new or an old feed, never another file,\n"
@@ -83,6 +89,8 @@ struct run_args {
     const char *trace_path;
     const char *live_path;
     bool no_kernel_exits;
+    const char *serial_in;
+    const char *pcap_path;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -245,8 +253,8 @@ static int verdict(const struct mvm_run_result *res)
 }
 
 /* The outputs, by option. */
-enum { OUT_EXITS, OUT_REGS, OUT_TRACE, OUT_LIVE, OUT_N };
-static const char *const out_opts[OUT_N] = { "--exits", "--final-regs", "--trace", "--trace-live" };
+enum { OUT_EXITS, OUT_REGS, OUT_TRACE, OUT_LIVE, OUT_PCAP, OUT_N };
+static const char *const out_opts[OUT_N] = { "--exits", "--final-regs", "--trace", "--trace-live", "--net-pcap" };
 
 /*
  * Every file is checked before any output is opened: the image must be a
@@ -450,6 +458,47 @@ static int vcpu_setup_for_mode(struct mvm_vcpu *vcpu, const struct run_args *a, 
     return vcpu_setup_mode(vcpu, mode, a->entry_gpa);
 }
 
+/* --net-pcap: lab 5's virtio-net device writes every transmitted frame to `pcap` (the caller closes it). */
+static int net_pcap_attach(struct mvm_vm *vm, FILE *pcap)
+{
+    struct lab5_net *net = lab5_net_find(vm);
+    const struct lab5_net_config cfg = { .pcap = pcap, .log = stderr };
+
+    if (!net)
+        return mvm_fail(ENODEV, "--net-pcap: this VM has no virtio-net device at 0x%x", MVM_VIRTIO_MMIO_BASE);
+    return lab5_net_configure(net, &cfg);
+}
+
+/* Opens --serial-in: '-' is standard input; else a regular file that is none of the outputs (never overwritten). */
+static int serial_in_open(const char *path, const char *const outs[OUT_N], FILE **in)
+{
+    struct stat st, o;
+    int fd;
+
+    if (!strcmp(path, "-")) {
+        *in = stdin;
+        return 0;
+    }
+    fd = mvm_file_open_input("--serial-in", path, &st);
+    if (fd < 0)
+        return fd;
+    for (int i = 0; i < OUT_N; i++) {
+        if (outs[i] && strcmp(outs[i], "-") && stat(outs[i], &o) == 0 && mvm_file_same(&st, &o)) {
+            close(fd);
+            return mvm_fail(EINVAL, "--serial-in %s: is also the %s file; an output never overwrites an input",
+                            path, out_opts[i]);
+        }
+    }
+    *in = fdopen(fd, "r");
+    if (!*in) {
+        int err = errno;
+
+        close(fd);
+        return mvm_fail(err, "--serial-in %s: %s", path, strerror(err));
+    }
+    return 0;
+}
+
 static int run_guest(const struct run_args *a)
 {
     size_t image_size = 0;
@@ -460,8 +509,8 @@ static int run_guest(const struct run_args *a)
     struct mvm_vcpu *vcpu;
     char path[PATH_MAX];
     const char *image = a->image;
-    const char *const outs[OUT_N] = { a->exits_path, a->regs_path, a->trace_path, a->live_path };
-    FILE *dump = NULL, *regs = NULL;
+    const char *const outs[OUT_N] = { a->exits_path, a->regs_path, a->trace_path, a->live_path, a->pcap_path };
+    FILE *dump = NULL, *regs = NULL, *serial_in = NULL, *pcap = NULL;
     uint64_t start_ns = mvm_trace_now_ns(), used_ms;
     bool written = true;
     int rc, status = EXIT_VMM;
@@ -486,10 +535,14 @@ static int run_guest(const struct run_args *a)
                                     "file system?); the guest did not run\n", a->timeout_ms);
     status = EXIT_USAGE; /* a file refused or not opened is bad input */
     rc = files_check(image, outs);
+    if (rc == 0 && a->serial_in)
+        rc = serial_in_open(a->serial_in, outs, &serial_in);
     if (rc == 0 && a->exits_path)
         rc = output_open(out_opts[OUT_EXITS], a->exits_path, &dump);
     if (rc == 0 && a->regs_path)
         rc = output_open(out_opts[OUT_REGS], a->regs_path, &regs);
+    if (rc == 0 && a->pcap_path)
+        rc = output_open(out_opts[OUT_PCAP], a->pcap_path, &pcap);
     if (rc == 0)
         rc = trace_start(a, be->name, &opts.trace);
     if (rc < 0)
@@ -501,6 +554,10 @@ static int run_guest(const struct run_args *a)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
     if (rc == 0)
         rc = vm_devices_add_standard(vm, stdout);
+    if (rc == 0 && serial_in)
+        vm_console_input_set(vm, serial_in);
+    if (rc == 0 && pcap)
+        rc = net_pcap_attach(vm, pcap);
     if (rc < 0)
         goto out_err;
     rc = vm_load_file(vm, image, a->load_gpa, &image_size);
@@ -554,12 +611,16 @@ out:
         written = false;
     if (regs != stdout && !output_close(regs, out_opts[OUT_REGS], a->regs_path))
         written = false;
+    if (!output_close(pcap, out_opts[OUT_PCAP], a->pcap_path))
+        written = false;
     if (!output_close(stdout, "", "standard output"))
         written = false;
     if (!written && status == EXIT_PASS)
         status = EXIT_VMM;
     backstop_disarm();
     vm_destroy(vm);
+    if (serial_in && serial_in != stdin)
+        fclose(serial_in);
     return status;
 }
 
@@ -573,7 +634,8 @@ static int cmd_run(int argc, char **argv)
         { "exits", required_argument, NULL, 'd' },   { "quiet", no_argument, NULL, 'q' },
         { "final-regs", required_argument, NULL, 'r' },
         { "trace", required_argument, NULL, 0x100 }, { "trace-live", required_argument, NULL, 0x101 },
-        { "no-kernel-exits", no_argument, NULL, 0x102 },
+        { "no-kernel-exits", no_argument, NULL, 0x102 }, { "serial-in", required_argument, NULL, 0x103 },
+        { "net-pcap", required_argument, NULL, 0x105 },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
     };
     struct run_args a = {
@@ -594,6 +656,8 @@ static int cmd_run(int argc, char **argv)
         case 0x100: a.trace_path = optarg; break;
         case 0x101: a.live_path = optarg; break;
         case 0x102: a.no_kernel_exits = true; break;
+        case 0x103: a.serial_in = optarg; break;
+        case 0x105: a.pcap_path = optarg; break;
         case 'q': a.quiet = true; break;
         case 'h': fputs(usage_text, stdout); return EXIT_PASS;
         case 'l':
@@ -628,6 +692,8 @@ static int cmd_run(int argc, char **argv)
         a.image = argv[optind++];
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (a.pcap_path && !strcmp(a.pcap_path, "-"))
+        return usage_error("--net-pcap: give a file (standard output carries the guest's console)");
     if (!a.image == !a.guest)
         return usage_error("%s", a.image ? "give either IMAGE or --guest, not both" : "no guest: give IMAGE or --guest LAB/NAME");
     if (strcmp(a.mode, "real") && strcmp(a.mode, "protected") && strcmp(a.mode, "long"))

@@ -141,7 +141,7 @@ struct mvm_run_result {
     uint64_t unhandled_io;                 /* I/O to ports nobody registered */
     struct mvm_ucall ucall;                /* the last ucall (cmd 0 if none) */
     uint32_t internal_suberror;
-    char detail[160];                      /* one line: why it stopped, for people */
+    char detail[320];                      /* one line: why it stopped, for people */
 };
 
 /*
@@ -157,11 +157,38 @@ void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len);
 /* The KVM_EXIT_* name ("IO", "HLT", ...); "UNKNOWN" past the table. */
 const char *mvm_exit_name(uint32_t reason);
 
-/* The serial console (COM1, transmit side) and the 0xe9 debug port, writing to `out` (NULL: discard). */
+/*
+ * The serial console (COM1, transmit side; left out when a lab's UART already
+ * claims COM1) and the 0xe9 debug port, writing to `out` (NULL: discard).
+ */
 int vm_console_add(struct mvm_vm *vm, FILE *out);
-/* The ucall test port; MVM_UCALL_PRINT lines go to `log` (NULL: discard). */
+/*
+ * The ucall test port; MVM_UCALL_PRINT lines go to `log` (NULL: discard). A
+ * ucall the guest gets wrong (an OUT that is not 32 bits, an address that does
+ * not translate, an unknown command) stops the run as the guest's failure,
+ * MVM_STOP_ASSERT with a "malformed ucall" detail, not as a VMM error.
+ */
 int vm_testport_add(struct mvm_vm *vm, FILE *log);
-/* Both of the above, sharing `console`. */
+
+/* What one ucall asks of the host. */
+struct mvm_ucall_verdict {
+    enum mvm_stop stop;  /* MVM_STOP_NONE (keep running), MVM_STOP_DONE or MVM_STOP_ASSERT */
+    bool malformed;      /* the command is not in the ABI (stop is MVM_STOP_ASSERT) */
+    struct mvm_ucall uc; /* the ucall, msg NUL-terminated */
+    const char *print;   /* MVM_UCALL_PRINT: the line for the host log (in uc.msg); else NULL */
+    char detail[320];    /* one line for people; empty when the run goes on (as long as mvm_run_result's) */
+};
+/*
+ * Decodes a struct mvm_ucall as read from guest memory: any bytes at all
+ * (msg need not be terminated). Pure: no VM, no I/O; the test port's core,
+ * and what tests/fuzz/ fuzzes.
+ */
+void mvm_ucall_decode(const struct mvm_ucall *uc, struct mvm_ucall_verdict *v);
+/*
+ * The standard devices, sharing `console` (also the VM's console stream,
+ * device.h): first each lab's vm_init hook (lab 4: the UART on COM1, the
+ * hypercall doorbell), then the console and the test port above.
+ */
 int vm_devices_add_standard(struct mvm_vm *vm, FILE *console);
 
 #endif

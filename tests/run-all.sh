@@ -88,6 +88,7 @@ qemu_pass() {
     cp -r "$1/bin" "$1/guests" "$p/"
     cp "$1"/tests/test_lab* "$p/tests/"
     cp tests/run-suite.sh tests/diff/dump-all.sh tests/diff/guests.txt tests/diff/qemu-tests.sh "$p/"
+    mkdir -p "$p/tests/diff" && cp tests/diff/*.in "$p/tests/diff/" # guests.txt's --serial-in files, same paths
     ./tests/kvm-in-qemu/run.sh --timeout 540 "$p" -- ./qemu-tests.sh 2>&1 | tr -d '\r' >"$out"
     sed '/^=== DUMPS BEGIN/,/^=== DUMPS END/d' "$out"
     suite_record "integration kvm (inside QEMU)" "$out"

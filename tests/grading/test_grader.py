@@ -42,6 +42,13 @@ VARIANTS = [
     (3, "solution", None, None, None, 21, {}),
     (3, "2m-page-without-ps-flag", "lab3_paging.c", r"\(leaf == 2 \? X86_PTE_PS : 0\)", "0",
      10, {"page_map_4k_and_2m": "PT entry is not present", "hello64_runs": "triple fault"}),
+    (5, "solution", None, None, None, 24, {}),
+    # A device that ignores used_event notifies for every used buffer; one that checks order by bytes misses a
+    # readable buffer after a zero-length writable one (the bug the ring fuzzer found).
+    (5, "forgets-used-event", "lab5_virtq.c", r"return vring_need_event\(event, vq->used_idx, old_used\);",
+     "return true;", 20, {"notify_decision": "expected none", "notifications_counted": "expected 8 transmit"}),
+    (5, "order-by-bytes", "lab5_virtq.c", r"if \(chain->nbufs && chain->bufs\[chain->nbufs - 1\]\.device_writes\)",
+     "if (chain->writable)", 22, {"chain_walk_hostile": "zero-length writable"}),
 ]
 
 

@@ -121,6 +121,12 @@ int harness_run_code(const void *code, size_t len, uint64_t load_gpa, uint64_t e
     return run_code_in_mode(code, len, load_gpa, entry_gpa, HARNESS_MODE_REAL, NULL, NULL, run);
 }
 
+int harness_run_code_mode(const void *code, size_t len, enum harness_mode mode, harness_vm_hook hook, void *opaque,
+                          struct guest_run *run)
+{
+    return run_code_in_mode(code, len, MVM_BOOT_LOAD_GPA, MVM_BOOT_LOAD_GPA, mode, hook, opaque, run);
+}
+
 int harness_run_guest(const char *name, struct guest_run *run)
 {
     return harness_run_guest_mode(name, HARNESS_MODE_REAL, NULL, NULL, run);

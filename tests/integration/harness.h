@@ -53,6 +53,10 @@ typedef int (*harness_vm_hook)(struct mvm_vm *vm, void *opaque);
 int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_hook hook, void *opaque,
                            struct guest_run *run);
 
+/* Same for raw code bytes, loaded and entered at MVM_BOOT_LOAD_GPA in `mode`. */
+int harness_run_code_mode(const void *code, size_t len, enum harness_mode mode, harness_vm_hook hook, void *opaque,
+                          struct guest_run *run);
+
 /* Counts lines of the exit dump that start with `prefix`. */
 int harness_count_exits(const struct guest_run *run, const char *prefix);
 
