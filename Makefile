@@ -10,7 +10,7 @@ Q := $(if $(filter 1,$(V)),,@)
 # before the probes below (pkg-config, clang, bpftool) are evaluated. The check is quick when all is
 # there and runs once per top-level make (sub-makes inherit MINIVMM_DEPS_CHECKED). MINIVMM_NO_DEPS=1
 # skips it for those who install the packages themselves (scripts/install-deps.sh lists them).
-NODEPS_GOALS := clean help handout deps
+NODEPS_GOALS := clean help handout deps submit
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(MINIVMM_NO_DEPS)$(MINIVMM_DEPS_CHECKED),)
 DEPS_STATUS := $(shell ./scripts/install-deps.sh >&2; echo $$?)
@@ -121,7 +121,7 @@ HIDDEN_SRC := $(wildcard tests/hidden/*/test_*.c)
 INTEGRATION_TESTS := $(patsubst %.c,$(O)/tests/%,$(notdir $(INTEGRATION_SRC) $(HIDDEN_SRC)))
 TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
-.PHONY: all deps demo test check grade guests tests clean help handout gradescope
+.PHONY: all deps demo test check grade grade-all submit guests tests clean help handout gradescope
 all: $(MINIVMM) $(GUESTS) $(TEST_BINS)
 
 help:
@@ -129,7 +129,7 @@ help:
 
 ## make demo            run lab 1's guests on KVM (else the soft backend) and show their exits and the visualizer
 ## make test            unit, integration and CLI tests on every backend there is, then under ASan+UBSan
-## make grade LAB=n [STUDENT=dir]   grade a lab (solutions by default), points per test, results.json
+## make grade LAB=n [STUDENT=dir] [ONLY=test]   grade a lab (solutions by default), points per test, results.json
 ## make deps            install what the kit needs (Debian 12; apt)
 deps:
 	$(Q)./scripts/install-deps.sh
@@ -294,7 +294,15 @@ check: all
 	$(Q)./tests/run-suite.sh $(O)
 
 grade:
-	$(Q)./tests/grading/grade.py $(LAB) $(STUDENT)
+	$(Q)./tests/grading/grade.py $(LAB) $(STUDENT) $(if $(ONLY),--only $(ONLY))
+
+## make grade-all LAB=n SUBMISSIONS=dir [JOBS=n]   grade a class: build/grade/class-labN/gradebook.csv and reports
+grade-all:
+	$(Q)./tests/grading/grade_all.py $(LAB) $(SUBMISSIONS) $(if $(JOBS),--jobs $(JOBS))
+
+## make submit LAB=n    build/submit/labN.tar.gz: exactly the files lab n asks for, from labs/ (STUDENT=dir: from there)
+submit:
+	$(Q)./tests/grading/submit.py $(LAB) $(STUDENT)
 
 ## make handout         the student tree in build/handout/ (no solutions, no hidden tests)
 handout:
@@ -357,3 +365,4 @@ clean:
 	rm -rf build
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+include tests/fuzz/fuzz.mk

@@ -9,7 +9,9 @@ rm -rf "$out"
 mkdir -p "$out/pkg/source"
 # The kit as checked out, hidden tests and solutions included: grading lab n builds the student's lab-n files
 # with the reference parts of the other labs (labs build on each other). The zip is for instructors only.
-git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$out/pkg/source"
+# (Files deleted in the working tree but still in git's index are left out: the package is the tree as it is.)
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+    xargs -0 cp --parents -t "$out/pkg/source"
 
 cat >"$out/pkg/setup.sh" <<'SETUP'
 #!/usr/bin/env bash
@@ -28,17 +30,22 @@ if ! apt-get install -y -qq libunicorn-dev >/dev/null 2>&1 || ! pkg-config --atl
     ldconfig
 fi
 pkg-config --atleast-version=2.1 unicorn
-cd /autograder/source && make -s all
+cd /autograder/source && make -s MINIVMM_NO_DEPS=1 all
+# The reference parts (built once, from this source, with no student code) and the unprivileged user tests run as.
+python3 tests/grading/grade.py @LAB@ --prepare
 SETUP
+sed -i "s/@LAB@/$lab/" "$out/pkg/setup.sh"
 
 cat >"$out/pkg/run_autograder" <<RUN
 #!/usr/bin/env bash
 # Gradescope runs this per submission: /autograder/submission in, /autograder/results/results.json out.
+# The same command as \`make grade LAB=$lab STUDENT=dir\` on the same reference parts: the same score for the same files.
 # AUTOGRADER_ROOT moves /autograder elsewhere (the kit's own tests use it).
 root=\${AUTOGRADER_ROOT:-/autograder}
 cd "\$root/source"
 mkdir -p "\$root/results"
-exec python3 tests/grading/grade.py $lab "\$root/submission" --backend auto --json "\$root/results/results.json"
+exec python3 tests/grading/grade.py $lab "\$root/submission" --backend "\${MINIVMM_BACKEND:-auto}" \\
+    --json "\$root/results/results.json"
 RUN
 chmod +x "$out/pkg/setup.sh" "$out/pkg/run_autograder"
 python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1], "zip", sys.argv[2])' "$out/autograder" "$out/pkg"

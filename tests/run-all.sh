@@ -198,6 +198,9 @@ read -r p f s <<<"$(sed -n 's/^grader: \([0-9]*\) passed, \([0-9]*\) failed, \([
 record "grader self-test" "${p:-0}" "${f:-1}" "${s:-0}"
 rm -f "$out"
 
+echo "== fuzzing, short run (about a minute; 'make fuzz' is the long campaign)"
+run_counted "fuzz (short run)" fuzz ./tests/fuzz/test_fuzz_short.sh build
+
 if [ "${MINIVMM_NO_SAN:-0}" = 1 ]; then
     record "ASan+UBSan pass" 0 0 1 "(MINIVMM_NO_SAN=1)"
 else

@@ -191,36 +191,33 @@ const char *harness_explain(const struct guest_run *run)
 }
 
 /*
- * The grader hands a random token on fd 3 and counts a test as passed only if
- * the token comes back after cmocka's verdict. It is read before any student
- * code runs, so printing a fake "PASSED" line from student code earns nothing.
+ * The grader's verdict channel: it opens a pipe on the fd named by
+ * MINIVMM_GRADER_VERDICT_FD and reads one line, "verdict failed=N", written
+ * after cmocka's run. The test process holds no secret (nothing in its memory
+ * is worth stealing); the grader builds a student's file only if it has no
+ * constructors, no inline assembly and calls nothing that could write to a
+ * descriptor or end the process (tests/grading/grade.py), so only this code
+ * reaches the line, and only once the tests have run.
  */
-static int grader_token_read(char *token, size_t len)
+static int grader_verdict_fd(void)
 {
-    const char *fd_env = getenv("MINIVMM_GRADER_TOKEN_FD");
-    ssize_t n;
+    const char *fd_env = getenv("MINIVMM_GRADER_VERDICT_FD");
     int fd;
 
     if (!fd_env)
-        return 0;
-    fd = atoi(fd_env);
-    n = read(fd, token, len - 1);
-    close(fd);
-    unsetenv("MINIVMM_GRADER_TOKEN_FD");
-    if (n <= 0)
         return -1;
-    token[n] = '\0';
-    return 1;
+    fd = atoi(fd_env);
+    unsetenv("MINIVMM_GRADER_VERDICT_FD");
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return -1;
+    return fd;
 }
 
 int harness_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n)
 {
-    char token[80];
-    int have_token = grader_token_read(token, sizeof(token));
+    int verdict_fd = grader_verdict_fd();
     int failed;
 
-    if (have_token < 0)
-        return 2;
     if (argc == 3 && !strcmp(argv[1], "--only")) {
         cmocka_set_test_filter(argv[2]);
     } else if (argc == 2 && !strcmp(argv[1], "--list")) {
@@ -232,9 +229,10 @@ int harness_main(int argc, char **argv, const char *group, const struct CMUnitTe
         return 2;
     }
     failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
-    if (have_token && failed == 0) {
-        printf("grader-token %s\n", token);
-        explicit_bzero(token, sizeof(token));
+    fflush(stdout);
+    if (verdict_fd >= 0) {
+        dprintf(verdict_fd, "verdict failed=%d\n", failed);
+        close(verdict_fd);
     }
     return failed;
 }
