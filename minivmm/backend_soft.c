@@ -1,5 +1,6 @@
-/* The soft backend: the KVM API (system, VM and vCPU fds, memory slots, dirty log, clock) implemented on the Unicorn CPU emulator. */
+/* The soft backend: the KVM API on the Unicorn CPU emulator; system and VM fds, memory slots, dirty log. */
 #include "backend.h"
+#include "soft_msr.h"
 #include "soft_priv.h"
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 static _Thread_local char soft_last_error[256];
@@ -143,17 +143,6 @@ static int soft_check_extension(long cap)
     }
 }
 
-static const uint32_t soft_msr_index[] = {
-    0x10,       /* IA32_TSC */
-    0x1b,       /* IA32_APIC_BASE */
-    0x174, 0x175, 0x176, /* SYSENTER_CS/ESP/EIP */
-    0xc0000080, /* EFER */
-    0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, /* STAR, LSTAR, CSTAR, SFMASK */
-    0xc0000100, 0xc0000101, 0xc0000102, /* FS_BASE, GS_BASE, KERNEL_GS_BASE */
-    0x4b564d00, 0x4b564d01, /* MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_SYSTEM_TIME_NEW */
-    0x11, 0x12, /* MSR_KVM_WALL_CLOCK, MSR_KVM_SYSTEM_TIME */
-};
-
 static int soft_sys_ioctl(unsigned long req, unsigned long arg)
 {
     switch (req) {
@@ -171,10 +160,7 @@ static int soft_sys_ioctl(unsigned long req, unsigned long arg)
             return -ENOMEM;
         pthread_mutex_init(&vm->lock, NULL);
         vm->refs = 1;
-        vm->tsc_at_create = soft_host_tsc();
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-        vm->clock_offset_ns = -((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+        soft_vm_clock_init(vm);
         int fd = soft_new_fd();
         if (fd < 0) {
             free(vm);
@@ -205,11 +191,12 @@ static int soft_sys_ioctl(unsigned long req, unsigned long arg)
         struct kvm_msr_list *l = (struct kvm_msr_list *)arg;
         if (!l)
             return -EFAULT;
-        uint32_t want = l->nmsrs, n = sizeof soft_msr_index / sizeof soft_msr_index[0];
+        uint32_t want = l->nmsrs, n;
+        const uint32_t *index = soft_msr_index_list(&n);
         l->nmsrs = n;
         if (want < n)
             return -E2BIG;
-        memcpy(l->indices, soft_msr_index, sizeof soft_msr_index);
+        memcpy(l->indices, index, n * sizeof index[0]);
         return 0;
     }
     default:
@@ -280,8 +267,12 @@ static int soft_set_memory_region(struct soft_vm *vm, const struct kvm_userspace
         snap = NULL;
     }
     bool moved = !s->used || s->gpa != m->guest_phys_addr;
-    *s = (struct soft_slot){.used = true, .flags = m->flags, .gpa = m->guest_phys_addr, .size = m->memory_size,
-                            .hva = (uint8_t *)(uintptr_t)m->userspace_addr, .snapshot = snap};
+    *s = (struct soft_slot){.used = true,
+                            .flags = m->flags,
+                            .gpa = m->guest_phys_addr,
+                            .size = m->memory_size,
+                            .hva = (uint8_t *)(uintptr_t)m->userspace_addr,
+                            .snapshot = snap};
     if (moved)
         vm->slots_gen++;
     return 0;
@@ -360,37 +351,14 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         pthread_mutex_unlock(&vm->lock);
         return r;
     }
-    case KVM_GET_CLOCK: {
-        struct kvm_clock_data *c = (struct kvm_clock_data *)arg;
-        if (!c)
+    case KVM_GET_CLOCK:
+        if (!arg)
             return -EFAULT;
-        memset(c, 0, sizeof *c);
-        struct timespec rt;
-        clock_gettime(CLOCK_REALTIME, &rt);
-        c->clock = soft_kvmclock_ns(vm);
-        c->realtime = (uint64_t)rt.tv_sec * 1000000000 + (uint64_t)rt.tv_nsec;
-        c->host_tsc = soft_host_tsc();
-        c->flags = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
-        return 0;
-    }
-    case KVM_SET_CLOCK: {
-        const struct kvm_clock_data *c = (const struct kvm_clock_data *)arg;
-        if (!c)
+        return soft_vm_clock_get(vm, (struct kvm_clock_data *)arg);
+    case KVM_SET_CLOCK:
+        if (!arg)
             return -EFAULT;
-        if (c->flags & ~(uint32_t)KVM_CLOCK_REALTIME)
-            return -EINVAL;
-        uint64_t want = c->clock;
-        if (c->flags & KVM_CLOCK_REALTIME) {
-            struct timespec rt;
-            clock_gettime(CLOCK_REALTIME, &rt);
-            uint64_t now = (uint64_t)rt.tv_sec * 1000000000 + (uint64_t)rt.tv_nsec;
-            if (now > c->realtime)
-                want += now - c->realtime;
-        }
-        uint64_t cur = soft_kvmclock_ns(vm);
-        vm->clock_offset_ns += (int64_t)(want - cur);
-        return 0;
-    }
+        return soft_vm_clock_set(vm, (const struct kvm_clock_data *)arg);
     case KVM_SET_TSS_ADDR:
     case KVM_SET_IDENTITY_MAP_ADDR:
         return 0; /* real-mode helpers of VMX; nothing to do here, as on AMD */

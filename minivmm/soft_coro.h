@@ -1,17 +1,17 @@
-/* A minimal x86-64 coroutine for the soft backend: the CPU engine runs on its own stack and exits to KVM_RUN's caller from inside a hook. */
+/* A minimal x86-64 coroutine: the soft backend's engine runs on its own stack and exits to KVM_RUN from a hook. */
 #ifndef MINIVMM_SOFT_CORO_H
 #define MINIVMM_SOFT_CORO_H
 
 #include <stddef.h>
 
 struct soft_coro {
-    void *sp;          /* saved stack pointer of the coroutine while it is suspended */
-    void *host_sp;     /* saved stack pointer of the resumer while the coroutine runs */
-    void *stack;       /* mmap'd stack (with a guard page at the bottom) */
+    void *sp;      /* saved stack pointer of the coroutine while it is suspended */
+    void *host_sp; /* saved stack pointer of the resumer while the coroutine runs */
+    void *stack;   /* mmap'd stack (with a guard page at the bottom) */
     size_t stack_size;
     void (*fn)(void *);
     void *arg;
-    int finished;      /* fn returned: the coroutine cannot be resumed again */
+    int finished; /* fn returned: the coroutine cannot be resumed again */
     /* AddressSanitizer fiber bookkeeping (unused otherwise). */
     void *fake_stack;
     const void *host_bottom;

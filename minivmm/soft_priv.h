@@ -1,4 +1,4 @@
-/* Internal shared state of the soft backend (Unicorn under the KVM API): objects behind the fds, memory slots, the vCPU. */
+/* The soft backend's shared state (Unicorn under the KVM API): objects behind the fds, slots, the vCPU. */
 #ifndef MINIVMM_SOFT_PRIV_H
 #define MINIVMM_SOFT_PRIV_H
 
@@ -10,13 +10,15 @@
 
 #include "soft_backend.h"
 #include "soft_coro.h"
+#include "soft_mmu.h"
+#include "soft_seg.h"
 
-#define SOFT_PAGE 4096ull
-#define SOFT_MAX_SLOTS 32
-#define SOFT_MAX_VCPUS 8
-#define SOFT_MAX_CPUID 64
-#define SOFT_RUN_PAGES 3 /* kvm_run, the PIO data page, the (unused) coalesced MMIO page: as KVM on x86 */
-#define SOFT_RUN_SIZE (SOFT_RUN_PAGES * SOFT_PAGE)
+#define SOFT_PAGE       4096ull
+#define SOFT_MAX_SLOTS  32
+#define SOFT_MAX_VCPUS  8
+#define SOFT_MAX_CPUID  64
+#define SOFT_RUN_PAGES  3 /* kvm_run, the PIO data page, the (unused) coalesced MMIO page: as KVM on x86 */
+#define SOFT_RUN_SIZE   (SOFT_RUN_PAGES * SOFT_PAGE)
 #define SOFT_PIO_OFFSET (KVM_PIO_PAGE_OFFSET * SOFT_PAGE)
 /*
  * Guest-physical addresses below this that no slot covers are MMIO; above it, accesses fail (internal
@@ -44,7 +46,13 @@ struct soft_slot {
 };
 
 struct soft_vcpu;
-struct soft_mmio_region;
+struct soft_engine;
+
+/* One MMIO gap [base, end): the callbacks reach the vCPU through the engine, so a pooled engine keeps its gaps. */
+struct soft_mmio_region {
+    struct soft_engine *e;
+    uint64_t base, end;
+};
 
 /* A Unicorn engine with the backend's hooks installed; pooled across vCPUs. */
 struct soft_engine {
@@ -61,7 +69,7 @@ struct soft_engine {
 
 struct soft_vm {
     int fd;
-    int refs; /* the VM fd plus one per vCPU, as KVM keeps a VM alive while its vCPUs are open */
+    int refs;             /* the VM fd plus one per vCPU, as KVM keeps a VM alive while its vCPUs are open */
     pthread_mutex_t lock; /* serialises vCPUs: LOCK-prefixed instructions are not atomic across engines */
     struct soft_slot slots[SOFT_MAX_SLOTS];
     unsigned slots_gen;
@@ -69,31 +77,6 @@ struct soft_vm {
     int64_t clock_offset_ns; /* kvmclock = CLOCK_MONOTONIC_RAW + offset */
     uint64_t tsc_at_create;
 };
-
-/* Layout of Unicorn's CPUX86State inside a saved context, found and checked at start-up. */
-struct soft_layout {
-    size_t data;      /* offset of the CPU state image inside a uc_context */
-    size_t hflags;    /* uint32 */
-    size_t segs;      /* SegmentCache[6], then ldt, tr, gdt, idt */
-    size_t cr;        /* target_ulong cr[5] */
-    size_t efer;      /* uint64 */
-    size_t error_code;/* int, then int exception_is_int */
-    size_t old_exception; /* int */
-    size_t tsc_offset;/* uint64 */
-    size_t eflags;    /* target_ulong */
-};
-
-/* Unicorn's SegmentCache. */
-struct soft_seg {
-    uint32_t selector;
-    uint32_t pad;
-    uint64_t base;
-    uint32_t limit;
-    uint32_t flags;
-};
-_Static_assert(sizeof(struct soft_seg) == 24, "SegmentCache layout");
-
-extern struct soft_layout soft_layout;
 
 /* A decoded IN instruction, kept by where it sits in its block (see soft_decode_pio). */
 struct soft_io_site {
@@ -114,14 +97,14 @@ struct soft_vcpu {
     struct soft_engine *engine;
     uc_engine *uc;   /* engine->uc */
     uc_context *ctx; /* engine->ctx */
-    uint8_t *img; /* aligned copy of the CPU state image inside ctx */
+    uint8_t *img;    /* aligned copy of the CPU state image inside ctx */
     size_t img_size;
     struct soft_coro co;
     bool co_started;
-    bool in_exit;   /* suspended inside a hook waiting for the VMM (IO/MMIO) */
-    bool remap;     /* the VMM changed the memory slots during an exit: stop at the next block and remap */
-    bool cancel;    /* being closed: hooks return at once and the engine stops */
-    int co_ret;     /* KVM_RUN's return value handed from the coroutine */
+    bool in_exit; /* suspended inside a hook waiting for the VMM (IO/MMIO) */
+    bool remap;   /* the VMM changed the memory slots during an exit: stop at the next block and remap */
+    bool cancel;  /* being closed: hooks return at once and the engine stops */
+    int co_ret;   /* KVM_RUN's return value handed from the coroutine */
     unsigned mapped_gen;
     bool mapped_any;
     /* Why the engine stopped, set by hooks. */
@@ -134,9 +117,9 @@ struct soft_vcpu {
     int irq_pending; /* vector queued by KVM_INTERRUPT, or -1 */
     bool watch_if;   /* the block hook stops when IF becomes 1 */
     /* String I/O batching. */
-    uint32_t pio_left;  /* elements still expected for the current batched exit */
+    uint32_t pio_left; /* elements still expected for the current batched exit */
     uint32_t pio_index;
-    /* 8-byte MMIO arrives as two halves (see backend_soft_cpu.c). */
+    /* 8-byte MMIO arrives as two halves (see soft_io.c). */
     bool wpend, rhigh_valid;
     uint64_t wpend_gpa, rhigh_gpa;
     uint32_t wpend_val, rhigh;
@@ -183,20 +166,143 @@ struct soft_vcpu {
     struct mvm_backend_stats stats;
 };
 
+/* Why the engine stopped, set by hooks (v->stop). */
+enum soft_stop {
+    STOP_NONE,
+    STOP_EXCEPTION, /* deliver v->exc_* through the IDT */
+    STOP_RESTART,   /* re-enter (state changed by a hook) */
+    STOP_EXIT,      /* run->exit_reason is set; return to the VMM */
+    STOP_EINTR,     /* immediate_exit became set */
+    STOP_IF,        /* IF became 1 while an interrupt or a window was waiting */
+    STOP_SCAN,      /* new code hooks to place before the block runs */
+};
+
+static inline uint64_t soft_rd(struct soft_vcpu *v, int reg)
+{
+    uint64_t x = 0;
+    uc_reg_read(v->uc, reg, &x);
+    return x;
+}
+
+static inline void soft_wr(struct soft_vcpu *v, int reg, uint64_t x)
+{
+    uc_reg_write(v->uc, reg, &x);
+}
+
+/* backend_soft.c: the system and VM fds. */
 /* Record the thread's last message (printf-style). */
 void soft_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* Host pointer for guest-physical [gpa, gpa+len) if one slot covers it all, else NULL. */
 uint8_t *soft_gpa_to_hva(struct soft_vm *vm, uint64_t gpa, uint64_t len);
 
-/* vCPU side (backend_soft_cpu.c). */
-int soft_layout_probe(void);
+/* soft_ioctl.c: the vCPU fd. */
+/* A new vCPU in KVM's reset state, with an engine and its run page. 0 or -errno. */
 int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out);
+/* Unwind a suspended run, give the engine back to the pool, free v and close its fd. */
 void soft_vcpu_destroy(struct soft_vcpu *v);
+/* A vCPU ioctl, as KVM answers it. */
 int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg);
+
+/* soft_run.c: KVM_RUN. */
+/* KVM_RUN: resume the vCPU's coroutine until the next exit. Its return value, or -EINTR. */
+int soft_vcpu_run(struct soft_vcpu *v);
+/* The coroutine's body: run, yield the result to KVM_RUN, again, until cancelled. */
+void soft_co_main(void *arg);
+/* The fields of kvm_run every exit fills (if_flag, cr8, apic_base, ready_for_interrupt_injection). */
+void soft_fill_exit_common(struct soft_vcpu *v);
+/* KVM_EXIT_INTERNAL_ERROR (emulation) with the instruction bytes at RIP, and why as the last error. */
+void soft_internal_error(struct soft_vcpu *v, const char *why);
+/* From inside a hook: hand the exit to the VMM and wait for the next KVM_RUN. False when being closed. */
+bool soft_exit_to_vmm(struct soft_vcpu *v);
+/* UC_HOOK_BLOCK: before every block (kicks, interrupt windows, remaps, segment re-checks, new blocks to scan). */
+void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud);
+
+/* soft_state.c: registers as KVM_GET/SET_REGS and SREGS see them, and the reset state. */
+void soft_regs_get(struct soft_vcpu *v, struct kvm_regs *r);
+void soft_regs_set(struct soft_vcpu *v, const struct kvm_regs *r);
+void soft_sregs_get(struct soft_vcpu *v, struct kvm_sregs *s);
+void soft_sregs_set(struct soft_vcpu *v, const struct kvm_sregs *s);
+/* The state KVM gives a new vCPU (kvm_vcpu_reset); init_event: an INIT, which keeps APIC base and CR0.CD/NW. */
+void soft_vcpu_reset(struct soft_vcpu *v, bool init_event);
+
+/* soft_mmu.c: guest memory through the guest's paging. The image must be loaded. */
+/* soft_mmu_walk with the paging registers of the loaded image. */
+struct soft_walk soft_translate(struct soft_vcpu *v, uint64_t lin, bool write, bool user);
+/* Read or write len bytes at a linear address. 0; 1 with pf_addr and pferr set on a page fault; -1 outside RAM. */
+int soft_lin_rw(struct soft_vcpu *v, uint64_t lin, void *buf, size_t len, bool write, bool user, uint64_t *pf_addr,
+                uint32_t *pferr);
+/* Up to 15 bytes at linear address lin (fewer where memory ends). */
+size_t soft_fetch_lin(struct soft_vcpu *v, uint64_t lin, uint8_t *out);
+/* Up to 15 instruction bytes at CS:rip (fewer where memory ends). */
+size_t soft_fetch(struct soft_vcpu *v, uint64_t rip, uint8_t *out);
+
+/* soft_io.c: port I/O and MMIO exits. */
+/* Find the I/O instruction of the current exit in its block: v->io_rip/io_len/io_bytes. The image must be loaded. */
+bool soft_locate_io(struct soft_vcpu *v);
+/* RIP as KVM reports it at an I/O exit: at the I/O instruction. */
+uint64_t soft_io_exit_rip(struct soft_vcpu *v, uint64_t engine_rip);
+/* Send an MMIO write held back for merging. Call before any other exit and at block boundaries. */
+void soft_mmio_flush(struct soft_vcpu *v);
+void soft_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *ud);
+uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud);
+uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *ud);
+void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *ud);
+
+/* soft_cpuid.c: CPUID. */
+/* KVM_GET_SUPPORTED_CPUID: what the engine emulates, as KVM would offer it. Entries written (at most max). */
 int soft_supported_cpuid(struct kvm_cpuid_entry2 *out, int max);
-uint64_t soft_kvmclock_ns(struct soft_vm *vm);
+/* UC_HOOK_INSN for CPUID: answer from the vCPU's table (KVM_SET_CPUID2). */
+int soft_hook_cpuid(uc_engine *uc, void *ud);
+
+/* soft_msr.c: MSRs the backend keeps, the TSC and kvmclock. */
 uint64_t soft_host_tsc(void);
 uint64_t soft_tsc_khz(void);
+/* kvmclock of vm: CLOCK_MONOTONIC_RAW plus the VM's offset, in ns. */
+uint64_t soft_kvmclock_ns(struct soft_vm *vm);
+/* A new VM's kvmclock starts at 0. */
+void soft_vm_clock_init(struct soft_vm *vm);
+/* KVM_GET_CLOCK and KVM_SET_CLOCK. 0 or -errno. */
+int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c);
+int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c);
+/* Guest TSC = host TSC + off. */
+void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off);
+/* An MSR the backend keeps (the engine ignores it): true if handled. */
+bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val);
+bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val);
+/* KVM_GET_MSRS (set false) or KVM_SET_MSRS: the number of entries done, or -E2BIG. */
+int soft_vcpu_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set);
+
+/* soft_seg.c: segment limit checks in protected mode (the engine makes none). */
+/* Re-read segment state into the checker's cache; true when the limit hook must be added or removed. */
+bool soft_limits_refresh(struct soft_vcpu *v);
+/* Between runs: add or remove the limit hook as the segment state asks. 0 or -errno. */
+int soft_limits_apply(struct soft_vcpu *v);
+
+/* soft_event.c: exceptions and interrupts through the guest's IVT/IDT. */
+/* Deliver an event, with the double- and triple-fault rules. false: shutdown or internal error (run filled). */
+bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint32_t err, bool soft, bool ext);
+/* UC_HOOK_INTR: an exception the engine raised, to deliver. */
+void soft_hook_intr(uc_engine *uc, uint32_t intno, void *ud);
+/* UC_HOOK_INSN_INVALID: VMCALL/VMMCALL as KVM's hypercalls, else #UD. */
+bool soft_hook_invalid(uc_engine *uc, void *ud);
+
+/* soft_engine.c: the pool of Unicorn engines and the guest memory map inside one. */
+struct soft_engine *soft_engine_get(void);
+void soft_engine_put(struct soft_engine *e);
+/* Map every slot (RAM) and every gap below SOFT_MMIO_LIMIT (MMIO) into v's engine. 0 or -errno. */
+int soft_map_memory(struct soft_vcpu *v);
+
+/* soft_uc_scan.c: code hooks on single instructions (RDTSC/RDMSR/WRMSR, segment loads) found in new blocks. */
+/* Scan a block about to run; true when new hooks wait (stop, soft_apply_pending_hooks, re-enter). */
+bool soft_scan_block(struct soft_vcpu *v, uint64_t addr, uint32_t size);
+void soft_apply_pending_hooks(struct soft_vcpu *v);
+
+/* soft_uc_probe.c: start-up probes of this Unicorn build. */
+/* Find and check the CPU state image's layout (once a process). 0, or -ENOSYS with the last error set. */
+int soft_layout_probe(void);
+/* The frame of the engine's 8-byte load helper in an MMIO read callback's backtrace, or -1 (soft_io.c). */
+#define SOFT_BT_DEPTH 10
+extern int soft_ldq_frame;
+extern void *soft_ldq_addr;
 
 #endif

@@ -18,17 +18,50 @@
 #define X86_CR0_PG (1u << 31) /* paging; needs PE */
 #define X86_CR4_PSE (1u << 4)
 #define X86_CR4_PAE (1u << 5) /* 64-bit page-table entries; required for long mode */
+#define X86_CR4_OSFXSR (1u << 9)   /* the OS supports FXSAVE/FXRSTOR and SSE */
+#define X86_CR4_OSXSAVE (1u << 18) /* XSAVE enabled; CPUID.1:ECX.OSXSAVE mirrors it */
+
+/* RFLAGS (SDM vol. 1, 3.4.3). */
+#define X86_RFLAGS_FIXED (1u << 1) /* always reads as 1 */
+#define X86_RFLAGS_TF (1u << 8)
+#define X86_RFLAGS_IF (1u << 9) /* maskable interrupts enabled */
+#define X86_RFLAGS_DF (1u << 10)
+#define X86_RFLAGS_IOPL (3u << 12)
+#define X86_RFLAGS_NT (1u << 14)
+#define X86_RFLAGS_RF (1u << 16)
+#define X86_RFLAGS_VM (1u << 17) /* virtual-8086 mode */
+#define X86_RFLAGS_AC (1u << 18)
 
 /* The EFER MSR. */
 #define X86_MSR_EFER 0xc0000080u
+/* Other architectural MSRs (SDM vol. 4). */
+#define X86_MSR_TSC 0x10u
+#define X86_MSR_APIC_BASE 0x1bu
+#define X86_MSR_SYSENTER_CS 0x174u /* then SYSENTER_ESP, SYSENTER_EIP */
+#define X86_MSR_SYSENTER_EIP 0x176u
+#define X86_MSR_STAR 0xc0000081u /* then LSTAR, CSTAR */
+#define X86_MSR_SFMASK 0xc0000084u
+#define X86_MSR_FS_BASE 0xc0000100u
+#define X86_MSR_GS_BASE 0xc0000101u
+#define X86_MSR_KERNEL_GS_BASE 0xc0000102u
 #define X86_EFER_SCE (1u << 0)
 #define X86_EFER_LME (1u << 8)  /* long mode enable: takes effect when CR0.PG is set */
 #define X86_EFER_LMA (1u << 10) /* long mode active: set by the CPU (by the VMM through sregs) */
 #define X86_EFER_NXE (1u << 11)
 
-/* Exception vectors used by the lab guests. */
+/* Exception vectors (SDM vol. 3, 6.3). */
+#define X86_VEC_DE 0  /* divide error */
+#define X86_VEC_UD 6  /* invalid opcode */
+#define X86_VEC_DF 8  /* double fault: a fault while delivering a fault */
+#define X86_VEC_TS 10 /* invalid TSS */
+#define X86_VEC_NP 11 /* segment (or gate) not present */
+#define X86_VEC_SS 12 /* stack segment fault: a limit violation through SS */
 #define X86_VEC_GP 13 /* general protection: a segment limit or privilege violation */
 #define X86_VEC_PF 14 /* page fault: CR2 holds the address, the error code says why */
+#define X86_VEC_AC 17
+#define X86_VEC_CP 21
+#define X86_VEC_VC 29
+#define X86_VEC_SX 30
 #define X86_PF_ERR_PRESENT (1u << 0) /* 0: the page was not present; 1: a protection violation */
 #define X86_PF_ERR_WRITE (1u << 1)
 #define X86_PF_ERR_USER (1u << 2)
@@ -64,6 +97,13 @@
 #define X86_SEG_TYPE_DATA_DOWN 0x4 /* data, expand-down */
 #define X86_SEG_TYPE_CODE 0x8      /* code, execute-only */
 #define X86_SEG_TYPE_CODE_XR 0xa   /* code, execute/read */
+#define X86_SEG_TYPE_CONFORMING 0x4 /* with X86_SEG_TYPE_CODE: conforming code */
+/* System descriptor types (S = 0): IDT gates. */
+#define X86_GATE_TASK 0x5
+#define X86_GATE_INTR16 0x6
+#define X86_GATE_TRAP16 0x7
+#define X86_GATE_INTR32 0xe /* in long mode: the 64-bit interrupt gate */
+#define X86_GATE_TRAP32 0xf /* bit 0 of a gate type: trap gate, IF left as it was */
 
 /*
  * 4-level paging (IA-32e, SDM vol. 3, 4.5): a 48-bit virtual address is four
@@ -81,6 +121,10 @@
 #define X86_PTE_G (1ull << 8)
 #define X86_PTE_NX (1ull << 63)
 #define X86_PTE_ADDR_MASK 0x000ffffffffff000ull /* bits 51:12: the next table or the page frame */
+/* 32-bit paging (no PAE): 1024 4-byte entries a table; with CR4.PAE, CR3 points at a 32-byte PDPT. */
+#define X86_PTE32_ADDR_MASK 0xfffff000u
+#define X86_PDE32_4M_ADDR_MASK 0xffc00000u /* a PDE with PS (and CR4.PSE): a 4 MiB page */
+#define X86_CR3_PAE_PDPT_MASK 0xffffffe0u
 #define X86_PT_ENTRIES 512
 #define X86_PT_INDEX_BITS 9
 #define X86_PAGE_SHIFT 12

@@ -4,7 +4,7 @@
 # must end with one of minivmm's own statuses (0 done/halted, 1 guest assert, 3 guest crash, 4 exit/time limit),
 # never a signal (status > 128), a VMM failure (5) or a hang past `timeout`.
 # The engine's code buffer is shrunk to 1 MiB (MINIVMM_SOFT_TCG_MIB) so every looping guest fills it, and
-# flushes it, many times: the Unicorn 2.1.1 first-overflow bug (backend_soft_cpu.c, soft_engine_get) crashed
+# flushes it, many times: the Unicorn 2.1.1 first-overflow bug (minivmm/soft_engine.c, soft_engine_get) crashed
 # about one random guest in six with the stock buffer.
 #   tests/robust/test_guest_crashes.sh BUILD_DIR [GUESTS_PER_MODE] [SEED]
 # Ends with one line: "robust: N passed, N failed, N skipped".

@@ -1,0 +1,434 @@
+/* The soft backend's x86 instruction decoder: lengths, I/O instructions, segments of data accesses. Pure logic. */
+#include "soft_decode.h"
+#include "soft_seg.h"
+
+static bool soft_is_prefix(uint8_t c)
+{
+    return c == 0x66 || c == 0x67 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 || c == 0x3e ||
+           c == 0x26 || c == 0x64 || c == 0x65;
+}
+
+unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
+{
+    size_t i = 0;
+    bool opsz = false, adsz = false, rexw = false;
+    *is_io = SOFT_IO_NONE;
+    for (; i < n && i < 14; i++) {
+        uint8_t c = b[i];
+        if (c == 0x66)
+            opsz = true;
+        else if (c == 0x67)
+            adsz = true;
+        else if (c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 || c == 0x64 ||
+                 c == 0x65)
+            continue;
+        else
+            break;
+    }
+    if (code == 8 && i < n && (b[i] & 0xf0) == 0x40) {
+        rexw = (b[i] & 8) != 0;
+        i++;
+    }
+    if (i >= n)
+        return 0;
+    unsigned osize = code == 2 ? (opsz ? 4 : 2) : (opsz ? 2 : 4); /* immediate size of "z" operands */
+    unsigned asize = code == 8 ? (adsz ? 4 : 8) : code == 4 ? (adsz ? 2 : 4) : (adsz ? 4 : 2);
+    uint8_t op = b[i++];
+    bool modrm = false;
+    unsigned imm = 0;
+    if (op == 0x0f) {
+        if (i >= n)
+            return 0;
+        uint8_t o2 = b[i++];
+        if (o2 == 0x38) {
+            i++;
+            modrm = true;
+        } else if (o2 == 0x3a) {
+            i++;
+            modrm = true;
+            imm = 1;
+        } else if (o2 >= 0x80 && o2 <= 0x8f) {
+            imm = code == 2 && !opsz ? 2 : 4;
+        } else if ((o2 >= 0x30 && o2 <= 0x37) || o2 == 0x05 || o2 == 0x06 || o2 == 0x07 || o2 == 0x08 || o2 == 0x09 ||
+                   o2 == 0x0b || o2 == 0x0e || o2 == 0x77 || o2 == 0xa0 || o2 == 0xa1 || o2 == 0xa2 || o2 == 0xa8 ||
+                   o2 == 0xa9 || o2 == 0xaa || (o2 >= 0xc8 && o2 <= 0xcf)) {
+            modrm = false;
+        } else {
+            modrm = true;
+            if ((o2 >= 0x70 && o2 <= 0x73) || o2 == 0xa4 || o2 == 0xac || o2 == 0xba || o2 == 0xc2 || o2 == 0xc4 ||
+                o2 == 0xc5 || o2 == 0xc6 || o2 == 0x0f)
+                imm = 1;
+        }
+    } else if (code == 8 && (op == 0xc4 || op == 0xc5)) {
+        /* VEX */
+        unsigned map = 1;
+        if (op == 0xc4) {
+            if (i + 1 >= n)
+                return 0;
+            map = b[i] & 0x1f;
+            i += 2;
+        } else {
+            i += 1;
+        }
+        i++; /* opcode */
+        modrm = true;
+        imm = map == 3 ? 1 : 0;
+    } else {
+        switch (op) {
+        case 0x04:
+        case 0x0c:
+        case 0x14:
+        case 0x1c:
+        case 0x24:
+        case 0x2c:
+        case 0x34:
+        case 0x3c:
+        case 0x6a:
+        case 0xa8:
+        case 0xcd:
+        case 0xd4:
+        case 0xd5:
+        case 0xeb:
+        case 0x70:
+        case 0x71:
+        case 0x72:
+        case 0x73:
+        case 0x74:
+        case 0x75:
+        case 0x76:
+        case 0x77:
+        case 0x78:
+        case 0x79:
+        case 0x7a:
+        case 0x7b:
+        case 0x7c:
+        case 0x7d:
+        case 0x7e:
+        case 0x7f:
+        case 0xe0:
+        case 0xe1:
+        case 0xe2:
+        case 0xe3:
+        case 0xb0:
+        case 0xb1:
+        case 0xb2:
+        case 0xb3:
+        case 0xb4:
+        case 0xb5:
+        case 0xb6:
+        case 0xb7:
+            imm = 1;
+            break;
+        case 0xe4:
+        case 0xe5:
+        case 0xe6:
+        case 0xe7:
+            imm = 1;
+            *is_io = SOFT_IO_PORT;
+            break;
+        case 0xec:
+        case 0xed:
+        case 0xee:
+        case 0xef:
+            *is_io = SOFT_IO_PORT;
+            break;
+        case 0x6c:
+        case 0x6d:
+        case 0x6e:
+        case 0x6f:
+            *is_io = SOFT_IO_STRING;
+            break;
+        case 0x05:
+        case 0x0d:
+        case 0x15:
+        case 0x1d:
+        case 0x25:
+        case 0x2d:
+        case 0x35:
+        case 0x3d:
+        case 0x68:
+        case 0xa9:
+        case 0xe8:
+        case 0xe9:
+            imm = (code == 8 && (op == 0xe8 || op == 0xe9)) ? 4 : osize;
+            break;
+        case 0xb8:
+        case 0xb9:
+        case 0xba:
+        case 0xbb:
+        case 0xbc:
+        case 0xbd:
+        case 0xbe:
+        case 0xbf:
+            imm = rexw ? 8 : osize;
+            break;
+        case 0xa0:
+        case 0xa1:
+        case 0xa2:
+        case 0xa3:
+            imm = asize;
+            break;
+        case 0xc2:
+        case 0xca:
+            imm = 2;
+            break;
+        case 0xc8:
+            imm = 3;
+            break;
+        case 0x9a:
+        case 0xea:
+            imm = osize + 2;
+            break;
+        case 0x69:
+        case 0x81:
+        case 0xc7:
+            modrm = true;
+            imm = osize;
+            break;
+        case 0x6b:
+        case 0x80:
+        case 0x82:
+        case 0x83:
+        case 0xc0:
+        case 0xc1:
+        case 0xc6:
+            modrm = true;
+            imm = 1;
+            break;
+        case 0xf6:
+        case 0xf7:
+            modrm = true;
+            if (i < n && ((b[i] >> 3) & 7) <= 1)
+                imm = op == 0xf6 ? 1 : osize;
+            break;
+        default:
+            modrm = (op <= 0x3f && (op & 7) < 4) || op == 0x62 || op == 0x63 || (op >= 0x84 && op <= 0x8f) ||
+                    op == 0xc4 || op == 0xc5 || (op >= 0xd0 && op <= 0xd3) || (op >= 0xd8 && op <= 0xdf) ||
+                    op == 0xfe || op == 0xff;
+            break;
+        }
+    }
+    if (modrm) {
+        if (i >= n)
+            return 0;
+        uint8_t m = b[i++];
+        unsigned mod = m >> 6, rm = m & 7;
+        if (mod != 3) {
+            if (asize == 2) {
+                if (mod == 1)
+                    i += 1;
+                else if (mod == 2 || (mod == 0 && rm == 6))
+                    i += 2;
+            } else {
+                if (rm == 4) {
+                    if (i >= n)
+                        return 0;
+                    uint8_t sib = b[i++];
+                    if (mod == 0 && (sib & 7) == 5)
+                        i += 4;
+                }
+                if (mod == 1)
+                    i += 1;
+                else if (mod == 2 || (mod == 0 && rm == 5))
+                    i += 4;
+            }
+        }
+    }
+    i += imm;
+    return i <= 15 ? (unsigned)i : 0;
+}
+
+/* Prefixes an I/O instruction may carry besides REP and 0x67 (operand size, segments; REX in 64-bit code). */
+static bool soft_io_other_prefix(uint8_t c, bool a64)
+{
+    return c == 0x66 || c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 || c == 0x65 ||
+           (a64 && (c & 0xf0) == 0x40);
+}
+
+bool soft_decode_io_insn(const uint8_t *b, size_t n, bool a64, struct soft_pio_insn *d, bool *asz)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        uint8_t c = b[i];
+        if (c == 0xf3 || c == 0xf2)
+            d->rep = true;
+        else if (c == 0x67)
+            *asz = true;
+        else if (!soft_io_other_prefix(c, a64))
+            break;
+    }
+    bool io = i < n && ((b[i] >= 0x6c && b[i] <= 0x6f) || (b[i] >= 0xe4 && b[i] <= 0xe7) || b[i] >= 0xec);
+    if (io)
+        d->string = b[i] <= 0x6f;
+    return io;
+}
+
+void soft_decode_io_tail(const uint8_t *t, unsigned k, bool a64, struct soft_pio_insn *d, bool *asz)
+{
+    if (k == 0 || (t[k - 1] != 0x6c && t[k - 1] != 0x6d))
+        return;
+    d->string = true;
+    for (int j = (int)k - 2; j >= 0; j--) {
+        uint8_t c = t[j];
+        if (c == 0xf3 || c == 0xf2)
+            d->rep = true;
+        else if (c == 0x67)
+            *asz = true;
+        else if (!soft_io_other_prefix(c, a64))
+            break;
+    }
+}
+
+unsigned soft_io_addr_size(bool a32, bool a64, bool asz)
+{
+    return a64 ? (asz ? 4 : 8) : ((a32 != asz) ? 4 : 2);
+}
+
+int soft_decode_access_seg(const uint8_t *b, size_t n, unsigned code, bool write, uint64_t lin, uint64_t rsi,
+                           const struct soft_seg segs[6])
+{
+    size_t i = 0;
+    int ovr = -1;
+    bool adsz = false;
+    for (; i < n; i++) {
+        uint8_t c = b[i];
+        if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
+            ovr = (c >> 3) & 3; /* ES CS SS DS */
+        else if (c == 0x64 || c == 0x65)
+            ovr = c == 0x64 ? R_FS : R_GS;
+        else if (c == 0x67)
+            adsz = true;
+        else if (!(c == 0x66 || c == 0xf0 || c == 0xf2 || c == 0xf3))
+            break;
+    }
+    if (i >= n)
+        return -1;
+    int data = ovr >= 0 ? ovr : R_DS;
+    unsigned asize = code == 4 ? (adsz ? 2 : 4) : (adsz ? 4 : 2);
+    uint8_t op = b[i];
+    size_t mi = i + 1; /* the ModRM byte */
+    switch (op) {
+    case 0x06:
+    case 0x07:
+    case 0x0e:
+    case 0x16:
+    case 0x17:
+    case 0x1e:
+    case 0x1f:
+    case 0x60:
+    case 0x61:
+    case 0x68:
+    case 0x6a:
+    case 0x9a:
+    case 0x9c:
+    case 0x9d:
+    case 0xc2:
+    case 0xc3:
+    case 0xc8:
+    case 0xc9:
+    case 0xca:
+    case 0xcb:
+    case 0xcf:
+    case 0xe8:
+        return R_SS; /* stack */
+    case 0xa4:
+    case 0xa5:
+    case 0xaa:
+    case 0xab:
+    case 0x6c:
+    case 0x6d:
+        return write ? R_ES : data; /* movs, stos, ins: the destination is ES:(E)DI */
+    case 0xa6:
+    case 0xa7: { /* cmps reads DS:(E)SI and ES:(E)DI */
+        uint64_t si = rsi & soft_mask(asize);
+        return ((lin - segs[data].base) & 0xffffffffu) == si ? data : R_ES;
+    }
+    case 0xae:
+    case 0xaf:
+        return R_ES; /* scas */
+    case 0xa0:
+    case 0xa1:
+    case 0xa2:
+    case 0xa3:
+    case 0xac:
+    case 0xad:
+    case 0x6e:
+    case 0x6f:
+    case 0xd7:
+        return data; /* moffs, lods, outs, xlat */
+    case 0x0f:
+        if (mi >= n)
+            return -1;
+        if (b[mi] == 0xa0 || b[mi] == 0xa1 || b[mi] == 0xa8 || b[mi] == 0xa9)
+            return R_SS; /* push/pop fs/gs */
+        mi += (b[mi] == 0x38 || b[mi] == 0x3a) ? 2 : 1;
+        break;
+    default:
+        if (op >= 0x50 && op <= 0x5f)
+            return R_SS;
+        break;
+    }
+    /* Everything else that touches memory has a ModRM operand. */
+    if (mi >= n)
+        return -1;
+    uint8_t m = b[mi];
+    unsigned mod = m >> 6, rm = m & 7, reg = (m >> 3) & 7;
+    if (op == 0xff && (reg == 2 || reg == 3 || reg == 6) && write)
+        return R_SS; /* call/push r/m: the push */
+    if (op == 0x8f && !write)
+        return R_SS; /* pop r/m: the pop */
+    if (mod == 3)
+        return -1;
+    if (ovr >= 0)
+        return ovr;
+    if (asize == 2)
+        return (rm == 2 || rm == 3 || (rm == 6 && mod != 0)) ? R_SS : R_DS;
+    if (rm == 4 && mi + 1 < n) {
+        unsigned base = b[mi + 1] & 7;
+        return (base == 4 || (base == 5 && mod != 0)) ? R_SS : R_DS;
+    }
+    return (rm == 5 && mod != 0) ? R_SS : R_DS;
+}
+
+bool soft_insn_changes_segs(const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n && soft_is_prefix(b[i]))
+        i++;
+    if (i >= n)
+        return false;
+    switch (b[i]) {
+    case 0x8e:
+    case 0x07:
+    case 0x17:
+    case 0x1f:
+    case 0xc4:
+    case 0xc5:
+    case 0xca:
+    case 0xcb:
+    case 0xcf:
+        return true; /* mov/pop sreg, les/lds, retf, iret */
+    case 0x0f:
+        if (i + 1 >= n)
+            return false;
+        switch (b[i + 1]) {
+        case 0xa1:
+        case 0xa9:
+        case 0xb2:
+        case 0xb4:
+        case 0xb5:
+        case 0x22:
+        case 0x34:
+        case 0x35:
+        case 0x05:
+        case 0x07:
+            return true; /* pop fs/gs, lss/lfs/lgs, mov crN, sysenter/sysexit, syscall/sysret */
+        case 0x01:
+            return i + 2 < n && ((b[i + 2] >> 3) & 7) == 6; /* lmsw */
+        default:
+            return false;
+        }
+    default:
+        return false;
+    }
+}

@@ -1,0 +1,166 @@
+/* The soft backend's vCPU fd: creation with its engine and run page, destruction, and the vCPU ioctls. */
+#include "soft_uc_state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
+{
+    struct soft_vcpu *v = calloc(1, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    v->vm = vm;
+    v->id = id;
+    v->irq_pending = -1;
+    v->fd = memfd_create("kvm-vcpu", MFD_CLOEXEC);
+    int r = v->fd < 0 ? -errno : 0;
+    if (!r && ftruncate(v->fd, SOFT_RUN_SIZE) != 0)
+        r = -errno;
+    if (!r) {
+        void *p = mmap(NULL, SOFT_RUN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+        if (p == MAP_FAILED)
+            r = -errno;
+        else
+            v->run = p;
+    }
+    if (!r) {
+        v->engine = soft_engine_get();
+        if (!v->engine)
+            r = -ENOMEM;
+    }
+    if (!r) {
+        v->engine->v = v;
+        v->uc = v->engine->uc;
+        v->ctx = v->engine->ctx;
+        v->img_size = uc_context_size(v->uc) - soft_layout.data;
+        v->img = aligned_alloc(64, (v->img_size + 63) & ~(size_t)63);
+        if (!v->img)
+            r = -ENOMEM;
+    }
+    if (!r)
+        r = soft_coro_init(&v->co, 1u << 20, soft_co_main, v);
+    if (r) {
+        soft_vcpu_destroy(v);
+        return r;
+    }
+    v->co_started = true;
+    v->ncpuid = 0; /* as KVM: CPUID answers zeros until KVM_SET_CPUID2 */
+    v->run->io.data_offset = SOFT_PIO_OFFSET;
+    soft_vcpu_reset(v, false);
+    /* Guest TSC starts near 0 at creation, as KVM's does. */
+    soft_set_tsc_offset(v, (uint64_t)0 - vm->tsc_at_create);
+    *out = v;
+    return 0;
+}
+
+void soft_vcpu_destroy(struct soft_vcpu *v)
+{
+    if (v->co_started && !v->co.finished && v->co.host_sp) {
+        /* Let a suspended run unwind out of the engine before the engine goes away. */
+        v->cancel = true;
+        soft_coro_resume(&v->co);
+    }
+    if (v->co_started)
+        soft_coro_destroy(&v->co);
+    if (v->engine) {
+        for (int i = 0; i < v->nhooked; i++)
+            uc_hook_del(v->uc, v->hooked_h[i]);
+        if (v->limits_on)
+            uc_hook_del(v->uc, v->limit_hook);
+        soft_engine_put(v->engine);
+    }
+    free(v->img);
+    if (v->run)
+        munmap(v->run, SOFT_RUN_SIZE);
+    if (v->fd >= 0)
+        close(v->fd);
+    free(v);
+}
+
+int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
+{
+    void *p = (void *)arg;
+    switch (req) {
+    case KVM_RUN:
+    case KVM_GET_TSC_KHZ:
+    case KVM_SET_GUEST_DEBUG:
+        break;
+    case KVM_GET_REGS:
+    case KVM_SET_REGS:
+    case KVM_GET_SREGS:
+    case KVM_SET_SREGS:
+    case KVM_GET_MSRS:
+    case KVM_SET_MSRS:
+    case KVM_SET_CPUID2:
+    case KVM_GET_CPUID2:
+    case KVM_INTERRUPT:
+        if (!p)
+            return -EFAULT;
+        break;
+    default:
+        soft_set_error("soft backend: vCPU ioctl 0x%lx is not supported", req);
+        return -EINVAL; /* x86 KVM's answer to an unknown vCPU ioctl */
+    }
+    switch (req) {
+    case KVM_RUN:
+        return soft_vcpu_run(v);
+    case KVM_GET_REGS:
+        soft_regs_get(v, p);
+        return 0;
+    case KVM_SET_REGS:
+        soft_regs_set(v, p);
+        return 0;
+    case KVM_GET_SREGS:
+        soft_sregs_get(v, p);
+        return 0;
+    case KVM_SET_SREGS:
+        soft_sregs_set(v, p);
+        return 0;
+    case KVM_GET_MSRS:
+        return soft_vcpu_msrs(v, p, false);
+    case KVM_SET_MSRS:
+        return soft_vcpu_msrs(v, p, true);
+    case KVM_SET_CPUID2: {
+        struct kvm_cpuid2 *c = p;
+        if (c->nent > 256)
+            return -E2BIG;
+        if (c->nent > SOFT_MAX_CPUID) {
+            soft_set_error("soft backend: at most %d CPUID entries", SOFT_MAX_CPUID);
+            return -E2BIG;
+        }
+        memcpy(v->cpuid, c->entries, c->nent * sizeof c->entries[0]);
+        v->ncpuid = (int)c->nent;
+        return 0;
+    }
+    case KVM_GET_CPUID2: {
+        struct kvm_cpuid2 *c = p;
+        if (c->nent < (uint32_t)v->ncpuid)
+            return -E2BIG;
+        memcpy(c->entries, v->cpuid, (size_t)v->ncpuid * sizeof c->entries[0]);
+        c->nent = (uint32_t)v->ncpuid;
+        return 0;
+    }
+    case KVM_INTERRUPT: {
+        const struct kvm_interrupt *irq = p;
+        if (irq->irq >= 256)
+            return -EINVAL;
+        v->irq_pending = (int)irq->irq; /* as KVM without an in-kernel irqchip: replaces a queued one */
+        return 0;
+    }
+    case KVM_SET_GUEST_DEBUG: {
+        const struct kvm_guest_debug *d = p;
+        if (d && d->control == 0)
+            return 0;
+        soft_set_error("soft backend: KVM_SET_GUEST_DEBUG is not supported");
+        return -EINVAL;
+    }
+    case KVM_GET_TSC_KHZ:
+        return (int)soft_tsc_khz();
+    default:
+        soft_set_error("soft backend: vCPU ioctl 0x%lx is not supported", req);
+        return -ENOTTY;
+    }
+}

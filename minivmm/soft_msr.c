@@ -1,0 +1,267 @@
+/*
+ * The soft backend's MSRs, TSC and kvmclock: the MSRs it keeps itself (TSC, APIC base, kvmclock's), the pvclock
+ * and wall-clock pages, KVM_GET/SET_MSRS, and the VM clock (KVM_GET/SET_CLOCK). All clock code is here.
+ */
+#include "soft_msr.h"
+#include "soft_uc_state.h"
+
+#include <asm/kvm_para.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+static const uint32_t soft_msr_index[] = {
+    X86_MSR_TSC,          X86_MSR_APIC_BASE,      X86_MSR_SYSENTER_CS,    X86_MSR_SYSENTER_CS + 1, /* SYSENTER_ESP */
+    X86_MSR_SYSENTER_EIP, X86_MSR_EFER,           X86_MSR_STAR, /* then LSTAR, CSTAR */
+    X86_MSR_STAR + 1,     X86_MSR_STAR + 2,       X86_MSR_SFMASK,         X86_MSR_FS_BASE,
+    X86_MSR_GS_BASE,      X86_MSR_KERNEL_GS_BASE, MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_SYSTEM_TIME_NEW,
+    MSR_KVM_WALL_CLOCK,   MSR_KVM_SYSTEM_TIME,
+};
+
+const uint32_t *soft_msr_index_list(uint32_t *n)
+{
+    *n = sizeof soft_msr_index / sizeof soft_msr_index[0];
+    return soft_msr_index;
+}
+
+bool soft_msr_in_engine(uint32_t idx)
+{
+    return idx == X86_MSR_EFER || (idx >= X86_MSR_STAR && idx <= X86_MSR_SFMASK) ||
+           (idx >= X86_MSR_FS_BASE && idx <= X86_MSR_KERNEL_GS_BASE) ||
+           (idx >= X86_MSR_SYSENTER_CS && idx <= X86_MSR_SYSENTER_EIP);
+}
+
+void soft_pvclock_scale(uint64_t tsc_khz, uint32_t *mul, int8_t *shift)
+{
+    /* ns = (tsc_delta << shift) * mul >> 32, with mul = 1e6/khz * 2^32 scaled into 32 bits. */
+    int8_t s = 0;
+    uint64_t base_hz = tsc_khz * 1000;
+    uint64_t target = 1000000000ull;
+    while (base_hz > 2 * target) {
+        base_hz >>= 1;
+        s--;
+    }
+    while (base_hz <= target) {
+        base_hz <<= 1;
+        s++;
+    }
+    *mul = (uint32_t)((target << 32) / base_hz);
+    *shift = s;
+}
+
+uint64_t soft_host_tsc(void)
+{
+    return __rdtsc();
+}
+
+static uint64_t soft_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t soft_realtime_ns(void)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    return (uint64_t)rt.tv_sec * 1000000000 + (uint64_t)rt.tv_nsec;
+}
+
+uint64_t soft_kvmclock_ns(struct soft_vm *vm)
+{
+    return soft_mono_ns() + (uint64_t)vm->clock_offset_ns;
+}
+
+static pthread_once_t soft_tsc_once = PTHREAD_ONCE_INIT;
+static uint64_t soft_tsc_khz_val;
+
+static void soft_tsc_calibrate(void)
+{
+    uint64_t n0 = soft_mono_ns(), t0 = __rdtsc();
+    struct timespec d = {0, 20 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    uint64_t n1 = soft_mono_ns(), t1 = __rdtsc();
+    soft_tsc_khz_val = (t1 - t0) * 1000000 / (n1 - n0);
+}
+
+uint64_t soft_tsc_khz(void)
+{
+    pthread_once(&soft_tsc_once, soft_tsc_calibrate);
+    return soft_tsc_khz_val;
+}
+
+void soft_vm_clock_init(struct soft_vm *vm)
+{
+    vm->tsc_at_create = soft_host_tsc();
+    vm->clock_offset_ns = -(int64_t)soft_mono_ns();
+}
+
+int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c)
+{
+    memset(c, 0, sizeof *c);
+    uint64_t now = soft_realtime_ns();
+    c->clock = soft_kvmclock_ns(vm);
+    c->realtime = now;
+    c->host_tsc = soft_host_tsc();
+    c->flags = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
+    return 0;
+}
+
+int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c)
+{
+    if (c->flags & ~(uint32_t)KVM_CLOCK_REALTIME)
+        return -EINVAL;
+    uint64_t want = c->clock;
+    if (c->flags & KVM_CLOCK_REALTIME) {
+        uint64_t now = soft_realtime_ns();
+        if (now > c->realtime)
+            want += now - c->realtime;
+    }
+    uint64_t cur = soft_kvmclock_ns(vm);
+    vm->clock_offset_ns += (int64_t)(want - cur);
+    return 0;
+}
+
+/* pvclock_vcpu_time_info (the kernel's pvclock-abi.h): what MSR_KVM_SYSTEM_TIME points at. */
+struct soft_pvclock {
+    uint32_t version, pad0;
+    uint64_t tsc_timestamp, system_time;
+    uint32_t tsc_to_system_mul;
+    int8_t tsc_shift;
+    uint8_t flags, pad[2];
+};
+_Static_assert(sizeof(struct soft_pvclock) == 32, "pvclock_vcpu_time_info layout");
+#define SOFT_PVCLOCK_TSC_STABLE_BIT 1
+
+static void soft_publish_pvclock(struct soft_vcpu *v)
+{
+    if (!(v->kvm_system_time & 1))
+        return;
+    uint64_t gpa = v->kvm_system_time & ~63ull;
+    struct soft_pvclock p;
+    uint8_t *h = soft_gpa_to_hva(v->vm, gpa, sizeof p);
+    if (!h)
+        return;
+    uint32_t mul;
+    int8_t shift;
+    soft_pvclock_scale(soft_tsc_khz(), &mul, &shift);
+    memcpy(&p, h, sizeof p);
+    uint32_t ver = p.version + 1;
+    memcpy(h, &ver, 4);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    p.tsc_timestamp = soft_host_tsc() + v->tsc_offset;
+    p.system_time = soft_kvmclock_ns(v->vm);
+    p.tsc_to_system_mul = mul;
+    p.tsc_shift = shift;
+    p.flags = SOFT_PVCLOCK_TSC_STABLE_BIT;
+    p.version = ver;
+    memcpy(h + 4, (uint8_t *)&p + 4, sizeof p - 4);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    ver++;
+    memcpy(h, &ver, 4);
+}
+
+static void soft_publish_wall_clock(struct soft_vcpu *v)
+{
+    uint8_t *h = soft_gpa_to_hva(v->vm, v->kvm_wall_clock, 12);
+    if (!h)
+        return;
+    uint64_t boot = soft_realtime_ns() - soft_kvmclock_ns(v->vm);
+    uint32_t ver, sec = (uint32_t)(boot / 1000000000), nsec = (uint32_t)(boot % 1000000000);
+    memcpy(&ver, h, 4);
+    ver = (ver | 1) + 1;
+    memcpy(h + 4, &sec, 4);
+    memcpy(h + 8, &nsec, 4);
+    memcpy(h, &ver, 4);
+}
+
+void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off)
+{
+    v->tsc_offset = off;
+    img_load(v);
+    img_set_u64(v, soft_layout.tsc_offset, off);
+    img_commit(v);
+}
+
+bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val)
+{
+    switch (idx) {
+    case X86_MSR_TSC:
+        soft_set_tsc_offset(v, val - soft_host_tsc());
+        return true;
+    case X86_MSR_APIC_BASE:
+        v->apic_base = val;
+        return true;
+    case MSR_KVM_SYSTEM_TIME_NEW:
+    case MSR_KVM_SYSTEM_TIME:
+        v->kvm_system_time = val;
+        soft_publish_pvclock(v);
+        return true;
+    case MSR_KVM_WALL_CLOCK_NEW:
+    case MSR_KVM_WALL_CLOCK:
+        v->kvm_wall_clock = val;
+        soft_publish_wall_clock(v);
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val)
+{
+    switch (idx) {
+    case X86_MSR_TSC:
+        *val = soft_host_tsc() + v->tsc_offset;
+        return true;
+    case X86_MSR_APIC_BASE:
+        *val = v->apic_base;
+        return true;
+    case MSR_KVM_SYSTEM_TIME_NEW:
+    case MSR_KVM_SYSTEM_TIME:
+        *val = v->kvm_system_time;
+        return true;
+    case MSR_KVM_WALL_CLOCK_NEW:
+    case MSR_KVM_WALL_CLOCK:
+        *val = v->kvm_wall_clock;
+        return true;
+    default:
+        return false;
+    }
+}
+
+int soft_vcpu_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set)
+{
+    if (m->nmsrs >= 256)
+        return -E2BIG;
+    uint32_t i;
+    for (i = 0; i < m->nmsrs; i++) {
+        struct kvm_msr_entry *e = &m->entries[i];
+        uint64_t val = e->data;
+        if (set ? soft_msr_write(v, e->index, val) : soft_msr_read(v, e->index, &val)) {
+            e->data = val;
+            continue;
+        }
+        if (!soft_msr_in_engine(e->index))
+            break;
+        uc_x86_msr msr = {.rid = e->index, .value = e->data};
+        if (set) {
+            if (e->index == X86_MSR_EFER) {
+                img_load(v);
+                img_set_u64(v, soft_layout.efer, e->data);
+                img_update_hflags(v, soft_rd(v, UC_X86_REG_RFLAGS));
+                img_store(v);
+                v->seg_check = true;
+            } else if (e->index == X86_MSR_FS_BASE || e->index == X86_MSR_GS_BASE) {
+                soft_wr(v, e->index == X86_MSR_FS_BASE ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE, e->data);
+            } else {
+                uc_reg_write(v->uc, UC_X86_REG_MSR, &msr);
+            }
+        } else {
+            uc_reg_read(v->uc, UC_X86_REG_MSR, &msr);
+            e->data = msr.value;
+        }
+    }
+    return (int)i;
+}

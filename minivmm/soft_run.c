@@ -1,0 +1,244 @@
+/*
+ * The soft backend's KVM_RUN (KVM's vcpu_run): the engine runs on the vCPU's coroutine until a hook hands an
+ * exit to the VMM; between runs, interrupts are injected, windows reported and the engine's state kept current.
+ */
+#include "soft_uc_state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void soft_fill_exit_common(struct soft_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    uint64_t rflags = soft_rd(v, UC_X86_REG_RFLAGS);
+    run->if_flag = !!(rflags & X86_RFLAGS_IF);
+    run->cr8 = v->cr8;
+    run->apic_base = v->apic_base;
+    run->flags = 0;
+    /* KVM's userspace-irqchip rule: IF set and nothing queued. */
+    run->ready_for_interrupt_injection = run->if_flag && v->irq_pending < 0;
+}
+
+void soft_internal_error(struct soft_vcpu *v, const char *why)
+{
+    img_load(v);
+    uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
+    uint8_t b[15];
+    size_t n = soft_fetch(v, rip, b);
+    char hex[15 * 3 + 1] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 3 * i, 4, "%02x ", b[i]);
+    soft_set_error("soft backend: %s at rip 0x%llx (cs base 0x%llx), bytes: %s", why, (unsigned long long)rip,
+                   (unsigned long long)img_seg(v, R_CS)->base, hex);
+    struct kvm_run *run = v->run;
+    run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+    memset(&run->emulation_failure, 0, sizeof run->emulation_failure);
+    run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
+    run->emulation_failure.ndata = 3;
+    run->emulation_failure.flags = KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES;
+    run->emulation_failure.insn_size = (uint8_t)n;
+    memcpy(run->emulation_failure.insn_bytes, b, n);
+}
+
+bool soft_exit_to_vmm(struct soft_vcpu *v)
+{
+    soft_fill_exit_common(v);
+    v->co_ret = 0;
+    v->in_exit = true;
+    soft_coro_yield(&v->co);
+    v->in_exit = false;
+    v->io_exit = false;
+    if (v->mapped_gen != v->vm->slots_gen)
+        v->remap = true; /* the engine maps the new slots before the next block; until then the MMIO hooks use them */
+    if (v->cancel) {
+        uc_emu_stop(v->uc);
+        return false;
+    }
+    return true;
+}
+
+void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+    struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
+    /* Runs before every block: keep the common path to a few loads and compares. */
+    v->blk_addr = addr;
+    v->blk_size = size;
+    v->io_in_block = 0;
+    if (__builtin_expect(v->wpend | v->rhigh_valid | v->remap | v->seg_check, 0)) {
+        v->rhigh_valid = false;
+        soft_mmio_flush(v);
+        if (v->seg_check) {
+            v->seg_check = false;
+            img_load(v);
+            if (soft_limits_refresh(v)) {
+                v->seg_check = true; /* soft_run_once adds or removes the limit hook */
+                v->stop = STOP_RESTART;
+                uc_emu_stop(uc);
+                return;
+            }
+        }
+        if (v->remap) {
+            v->stop = STOP_RESTART;
+            uc_emu_stop(uc);
+            return;
+        }
+    }
+    if (__builtin_expect(__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED), 0)) {
+        v->stop = STOP_EINTR;
+        uc_emu_stop(uc);
+        return;
+    }
+    if (__builtin_expect(v->watch_if, 0) && (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
+        v->stop = STOP_IF;
+        uc_emu_stop(uc);
+        return;
+    }
+    if (__builtin_expect(v->scanned[(addr ^ (addr >> 12)) & 1023] == (addr ^ ((uint64_t)size << 48)), 1))
+        return;
+    if (soft_scan_block(v, addr, size)) {
+        v->stop = STOP_SCAN;
+        uc_emu_stop(uc);
+    }
+}
+
+static bool soft_irq_window_open(struct soft_vcpu *v)
+{
+    if (!(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF))
+        return false;
+    img_load(v);
+    return !(img_u32(v, soft_layout.hflags) & HF_INHIBIT_IRQ_MASK);
+}
+
+static int soft_run_once(struct soft_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    for (;;) {
+        v->remap = false;
+        if (!v->mapped_any || v->mapped_gen != v->vm->slots_gen) {
+            int r = soft_map_memory(v);
+            if (r < 0)
+                return r;
+        }
+        if (v->npending_hooks || v->flush_end)
+            soft_apply_pending_hooks(v);
+        if (v->seg_check) {
+            int r = soft_limits_apply(v);
+            if (r < 0)
+                return r;
+        }
+        if (v->irq_pending >= 0 && soft_irq_window_open(v)) {
+            int vec = v->irq_pending;
+            v->irq_pending = -1;
+            if (!soft_deliver_event(v, vec, false, 0, false, true)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
+        }
+        if (run->request_interrupt_window && v->irq_pending < 0 && soft_irq_window_open(v)) {
+            run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+            soft_fill_exit_common(v);
+            return 0;
+        }
+        if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED)) {
+            run->exit_reason = KVM_EXIT_INTR;
+            soft_fill_exit_common(v);
+            return -EINTR;
+        }
+        v->watch_if =
+            (v->irq_pending >= 0 || run->request_interrupt_window) && !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF);
+        v->stop = STOP_NONE;
+        v->ud_seen = false;
+        v->limit_fault = false;
+        uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
+        uc_err e = uc_emu_start(v->uc, rip, 0, 0, 0);
+        if (v->cancel)
+            return -EINTR;
+        if (v->limit_fault && v->undo_len) {
+            /* The write past the limit landed before the engine stopped: undo it, as the CPU never makes it. */
+            uint64_t pa;
+            uint32_t pe;
+            img_load(v);
+            soft_lin_rw(v, v->undo_lin, v->undo_bytes, v->undo_len, true, false, &pa, &pe);
+            v->undo_len = 0;
+        }
+        if (v->wpend) {
+            /* A held-back MMIO write goes out before what stopped the engine; the stop is handled on re-entry. */
+            v->wpend = false;
+            run->exit_reason = KVM_EXIT_MMIO;
+            run->mmio.phys_addr = v->wpend_gpa;
+            run->mmio.len = 4;
+            run->mmio.is_write = 1;
+            memset(run->mmio.data, 0, sizeof run->mmio.data);
+            memcpy(run->mmio.data, &v->wpend_val, 4);
+            soft_fill_exit_common(v);
+            v->co_ret = 0;
+            v->in_exit = true;
+            soft_coro_yield(&v->co);
+            v->in_exit = false;
+            if (v->cancel)
+                return -EINTR;
+        }
+        switch (v->stop) {
+        case STOP_EXCEPTION:
+            if (!soft_deliver_event(v, v->exc_vector, v->exc_has_error, (uint32_t)v->exc_error, v->exc_soft, false)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
+            continue;
+        case STOP_EINTR:
+            continue; /* the check above returns -EINTR */
+        case STOP_RESTART:
+        case STOP_IF:
+        case STOP_SCAN:
+            continue;
+        default:
+            break;
+        }
+        if (e != UC_ERR_OK) {
+            soft_internal_error(v, uc_strerror(e));
+            soft_fill_exit_common(v);
+            return 0;
+        }
+        /*
+         * Unicorn workaround: HLT stops the engine with UC_ERR_OK and nothing says why. Every other stop is
+         * recorded in v->stop, so an unexplained one just after a 0xf4 byte is a HLT.
+         */
+        img_load(v);
+        uint64_t nrip = soft_rd(v, UC_X86_REG_RIP);
+        uint8_t b = 0;
+        uint64_t pa;
+        uint32_t pe;
+        if (nrip > 0 && soft_lin_rw(v, img_seg(v, R_CS)->base + nrip - 1, &b, 1, false, false, &pa, &pe) == 0 &&
+            b == 0xf4 /* hlt */) {
+            run->exit_reason = KVM_EXIT_HLT;
+            soft_fill_exit_common(v);
+            return 0;
+        }
+        soft_internal_error(v, "the engine stopped for no known reason");
+        soft_fill_exit_common(v);
+        return 0;
+    }
+}
+
+void soft_co_main(void *arg)
+{
+    struct soft_vcpu *v = arg;
+    while (!v->cancel) {
+        v->co_ret = soft_run_once(v);
+        if (v->cancel)
+            break;
+        soft_coro_yield(&v->co);
+    }
+}
+
+int soft_vcpu_run(struct soft_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
+        return -EINTR; /* as KVM: exit_reason is left as it was */
+    pthread_mutex_lock(&v->vm->lock);
+    soft_coro_resume(&v->co);
+    pthread_mutex_unlock(&v->vm->lock);
+    return v->co_ret;
+}
