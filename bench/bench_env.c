@@ -36,7 +36,7 @@ static double tsc_calibrate(void)
 
     for (int pass = 0; pass < 2; pass++) {
         uint64_t t0 = bench_now_ns(), c0 = __rdtsc(), t1, c1;
-        struct timespec nap = { 0, 50 * 1000 * 1000 };
+        struct timespec nap = {0, 50 * 1000 * 1000};
 
         nanosleep(&nap, NULL);
         t1 = bench_now_ns();
@@ -131,7 +131,7 @@ const char *bench_backend_label(const struct mvm_backend *be)
 static int probe_run(const struct mvm_backend *be)
 {
     struct bench_vm bv;
-    struct mvm_run_opts opts = { .max_exits = 10, .max_ms = 5000 };
+    struct mvm_run_opts opts = {.max_exits = 10, .max_ms = 5000};
     struct mvm_run_result res;
     int rc = bench_vm16_create(be, BENCH_KIND_OUT, 1, &bv);
 

@@ -1,4 +1,5 @@
-/* What a benchmark run needs to know about its machine: guest images, the TSC rate, the clock, and whether KVM is real, nested or emulated. */
+/* What a benchmark run needs to know about its machine: guest images, the TSC rate, the clock, and whether KVM is real,
+ * nested or emulated. */
 #ifndef BENCH_ENV_H
 #define BENCH_ENV_H
 

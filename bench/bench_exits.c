@@ -19,7 +19,7 @@
 
 /* The most iterations one run asks of the guest: %ecx is 32 bits and one run should stay well under its timer. */
 #define EXIT_ITERATIONS_MAX 100000000u
-#define KVM_ENOSYS 1000 /* linux/kvm_para.h: the answer to an unknown hypercall number */
+#define KVM_ENOSYS          1000 /* linux/kvm_para.h: the answer to an unknown hypercall number */
 
 struct exit_kind {
     int kind;
@@ -28,14 +28,14 @@ struct exit_kind {
 };
 
 static const struct exit_kind exit_kinds[BENCH_KIND_COUNT] = {
-    [BENCH_KIND_NONE] = { BENCH_KIND_NONE, 0, "no exit" },
-    [BENCH_KIND_OUT] = { BENCH_KIND_OUT, KVM_EXIT_IO, "OUT to port 0x530" },
-    [BENCH_KIND_IN] = { BENCH_KIND_IN, KVM_EXIT_IO, "IN from port 0x530" },
-    [BENCH_KIND_MMIO_READ] = { BENCH_KIND_MMIO_READ, KVM_EXIT_MMIO, "load from MMIO gpa 0x40000000" },
-    [BENCH_KIND_MMIO_WRITE] = { BENCH_KIND_MMIO_WRITE, KVM_EXIT_MMIO, "store to MMIO gpa 0x40000000" },
-    [BENCH_KIND_HLT] = { BENCH_KIND_HLT, KVM_EXIT_HLT, "HLT" },
-    [BENCH_KIND_CPUID] = { BENCH_KIND_CPUID, 0, "CPUID" },
-    [BENCH_KIND_HYPERCALL] = { BENCH_KIND_HYPERCALL, 0, "hypercall" },
+    [BENCH_KIND_NONE] = {BENCH_KIND_NONE, 0, "no exit"},
+    [BENCH_KIND_OUT] = {BENCH_KIND_OUT, KVM_EXIT_IO, "OUT to port 0x530"},
+    [BENCH_KIND_IN] = {BENCH_KIND_IN, KVM_EXIT_IO, "IN from port 0x530"},
+    [BENCH_KIND_MMIO_READ] = {BENCH_KIND_MMIO_READ, KVM_EXIT_MMIO, "load from MMIO gpa 0x40000000"},
+    [BENCH_KIND_MMIO_WRITE] = {BENCH_KIND_MMIO_WRITE, KVM_EXIT_MMIO, "store to MMIO gpa 0x40000000"},
+    [BENCH_KIND_HLT] = {BENCH_KIND_HLT, KVM_EXIT_HLT, "HLT"},
+    [BENCH_KIND_CPUID] = {BENCH_KIND_CPUID, 0, "CPUID"},
+    [BENCH_KIND_HYPERCALL] = {BENCH_KIND_HYPERCALL, 0, "hypercall"},
 };
 
 /* The iteration count as the guest's %ecx; 0 (after bench_fail) when it does not fit one guest run. */
@@ -54,7 +54,7 @@ static uint32_t iterations_of(struct bench_state *st)
 /* HLT stops the run loop every time, so each iteration is one vcpu_run; then one more for GUEST_DONE. */
 static int run_hlts(struct bench_vm *bv, uint32_t n, uint64_t *exits, struct mvm_run_result *res)
 {
-    static const struct mvm_run_opts once = { .max_exits = 1 };
+    static const struct mvm_run_opts once = {.max_exits = 1};
     int rc;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -88,8 +88,8 @@ static int run_bare(struct bench_vm *bv, uint64_t *exits, struct mvm_run_result 
             bv->pio_exits++;
             continue;
         }
-        res->stop = run->exit_reason == KVM_EXIT_IO && run->io.port == MVM_PORT_UCALL ? MVM_STOP_DONE
-                                                                                         : MVM_STOP_UNHANDLED;
+        res->stop =
+            run->exit_reason == KVM_EXIT_IO && run->io.port == MVM_PORT_UCALL ? MVM_STOP_DONE : MVM_STOP_UNHANDLED;
         snprintf(res->detail, sizeof(res->detail), "bare KVM_RUN loop: exit %s", mvm_exit_name(run->exit_reason));
         return 0;
     }
@@ -98,7 +98,7 @@ static int run_bare(struct bench_vm *bv, uint64_t *exits, struct mvm_run_result 
 /* Runs exits64 to its GUEST_DONE; adds the userspace exits it made to *exits. */
 static int run_guest(struct bench_vm *bv, int kind, uint32_t n, bool bare, uint64_t *exits, struct mvm_run_result *res)
 {
-    const struct mvm_run_opts opts = { .max_exits = EXIT_ITERATIONS_MAX + 2, .max_ms = 20000 };
+    const struct mvm_run_opts opts = {.max_exits = EXIT_ITERATIONS_MAX + 2, .max_ms = 20000};
     int rc;
 
     memset(res, 0, sizeof(*res));
@@ -145,8 +145,7 @@ static bool hypercall_check(struct bench_state *st, struct bench_vm *bv)
     }
     if (r.hc_ret != (uint32_t)-KVM_ENOSYS) {
         bench_fail(st, "%s with RAX=0x%x: expected EAX = -KVM_ENOSYS (0x%x) from the kernel, got 0x%x",
-                   r.hc_insn == BENCH_HC_VMMCALL ? "vmmcall" : "vmcall", BENCH_HC_NR, (uint32_t)-KVM_ENOSYS,
-                   r.hc_ret);
+                   r.hc_insn == BENCH_HC_VMMCALL ? "vmmcall" : "vmcall", BENCH_HC_NR, (uint32_t)-KVM_ENOSYS, r.hc_ret);
         return false;
     }
     bench_set_counter(st, "vmmcall", r.hc_insn == BENCH_HC_VMMCALL);
@@ -172,8 +171,7 @@ static bool run_checked(struct bench_state *st, const struct mvm_backend *be, co
         rc = run_guest(bv, kind, n, bare, &exits, &res);
     if (rc < 0)
         bench_fail(st, "%s", mvm_error());
-    else if (exits_check(st, bv, k, n, exits, &res) &&
-             (k->kind != BENCH_KIND_HYPERCALL || hypercall_check(st, bv))) {
+    else if (exits_check(st, bv, k, n, exits, &res) && (k->kind != BENCH_KIND_HYPERCALL || hypercall_check(st, bv))) {
         if (timed_by_library)
             bench_set_counter(st, "exits_per_iter", (double)(exits - 1) / n);
         return true;
@@ -223,14 +221,14 @@ static const char *hypercall_valid(const struct mvm_backend *be)
 }
 
 const struct bench_case bench_exit_cases[] = {
-    { .name = "exit/none", .fn = bench_exit, .arg = BENCH_KIND_NONE },
-    { .name = "exit/out", .fn = bench_exit, .arg = BENCH_KIND_OUT },
-    { .name = "exit/out_bare", .fn = bench_exit_out_bare },
-    { .name = "exit/in", .fn = bench_exit, .arg = BENCH_KIND_IN },
-    { .name = "exit/mmio_read", .fn = bench_exit, .arg = BENCH_KIND_MMIO_READ },
-    { .name = "exit/mmio_write", .fn = bench_exit, .arg = BENCH_KIND_MMIO_WRITE },
-    { .name = "exit/hlt", .fn = bench_exit, .arg = BENCH_KIND_HLT },
-    { .name = "exit/cpuid", .fn = bench_exit, .arg = BENCH_KIND_CPUID },
-    { .name = "exit/hypercall", .fn = bench_exit, .valid = hypercall_valid, .arg = BENCH_KIND_HYPERCALL },
-    { 0 },
+    {.name = "exit/none", .fn = bench_exit, .arg = BENCH_KIND_NONE},
+    {.name = "exit/out", .fn = bench_exit, .arg = BENCH_KIND_OUT},
+    {.name = "exit/out_bare", .fn = bench_exit_out_bare},
+    {.name = "exit/in", .fn = bench_exit, .arg = BENCH_KIND_IN},
+    {.name = "exit/mmio_read", .fn = bench_exit, .arg = BENCH_KIND_MMIO_READ},
+    {.name = "exit/mmio_write", .fn = bench_exit, .arg = BENCH_KIND_MMIO_WRITE},
+    {.name = "exit/hlt", .fn = bench_exit, .arg = BENCH_KIND_HLT},
+    {.name = "exit/cpuid", .fn = bench_exit, .arg = BENCH_KIND_CPUID},
+    {.name = "exit/hypercall", .fn = bench_exit, .valid = hypercall_valid, .arg = BENCH_KIND_HYPERCALL},
+    {0},
 };

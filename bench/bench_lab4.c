@@ -27,7 +27,7 @@ static uint64_t exits_per_message(int via, uint64_t size)
 static int bytes_vm_create(const struct mvm_backend *be, int via, uint64_t size, uint64_t n, struct mvm_vm **vm_out,
                            struct mvm_vcpu **vcpu_out)
 {
-    struct lab4_bytes_params p = { .via = (uint32_t)via, .size = (uint32_t)size, .count = n };
+    struct lab4_bytes_params p = {.via = (uint32_t)via, .size = (uint32_t)size, .count = n};
     struct mvm_vm *vm = NULL;
     char path[600];
     int rc;
@@ -70,8 +70,8 @@ static const char *by_reason(const struct mvm_run_result *res)
 
 static void bytes_measure(struct bench_state *st, const struct mvm_backend *be, int via, int64_t size)
 {
-    static const char *const names[] = { "", "UART", "console hypercall", "VMCALL/VMMCALL", "nop hypercall" };
-    const struct mvm_run_opts opts = { .max_ms = 120000 };
+    static const char *const names[] = {"", "UART", "console hypercall", "VMCALL/VMMCALL", "nop hypercall"};
+    const struct mvm_run_opts opts = {.max_ms = 120000};
     uint64_t n = bench_iterations(st), want = n * exits_per_message(via, (uint64_t)size) + 1;
     int64_t want_last = via == LAB4_VIA_HYPERCALL ? size : via == LAB4_VIA_VMCALL ? -LAB4_KVM_ENOSYS : 0;
     struct lab4_bytes_params p;
@@ -92,9 +92,10 @@ static void bytes_measure(struct bench_state *st, const struct mvm_backend *be, 
     if (rc < 0)
         bench_fail(st, "%s", mvm_error());
     else if (res.stop != MVM_STOP_DONE || res.exits != want)
-        bench_fail(st, "lab4/bytes, %llu messages of %lld bytes by %s: expected %llu exits (%llu per message, plus "
-                   "GUEST_DONE) ending in GUEST_DONE; got %llu (%s), '%s': %s", (unsigned long long)n,
-                   (long long)size, names[via], (unsigned long long)want,
+        bench_fail(st,
+                   "lab4/bytes, %llu messages of %lld bytes by %s: expected %llu exits (%llu per message, plus "
+                   "GUEST_DONE) ending in GUEST_DONE; got %llu (%s), '%s': %s",
+                   (unsigned long long)n, (long long)size, names[via], (unsigned long long)want,
                    (unsigned long long)exits_per_message(via, (uint64_t)size), (unsigned long long)res.exits,
                    by_reason(&res), mvm_stop_name(res.stop), res.detail);
     else if (n && p.last != want_last)
@@ -137,12 +138,12 @@ static const char *vmcall_valid(const struct mvm_backend *be)
     return NULL;
 }
 
-static const int64_t message_sizes[] = { 1, 16, 256, 4096, 0 };
+static const int64_t message_sizes[] = {1, 16, 256, 4096, 0};
 
 const struct bench_case bench_lab4_cases[] = {
-    { .name = "lab4/uart", .fn = bench_lab4_uart, .args = message_sizes, .arg_unit = "B" },
-    { .name = "lab4/hypercall", .fn = bench_lab4_hypercall, .args = message_sizes, .arg_unit = "B" },
-    { .name = "lab4/vmcall", .fn = bench_lab4_vmcall, .valid = vmcall_valid, .args = message_sizes, .arg_unit = "B" },
-    { .name = "lab4/nop", .fn = bench_lab4_nop },
-    { 0 },
+    {.name = "lab4/uart", .fn = bench_lab4_uart, .args = message_sizes, .arg_unit = "B"},
+    {.name = "lab4/hypercall", .fn = bench_lab4_hypercall, .args = message_sizes, .arg_unit = "B"},
+    {.name = "lab4/vmcall", .fn = bench_lab4_vmcall, .valid = vmcall_valid, .args = message_sizes, .arg_unit = "B"},
+    {.name = "lab4/nop", .fn = bench_lab4_nop},
+    {0},
 };

@@ -22,13 +22,13 @@
 #include "x86.h"
 
 #define LAB5_FRAME_BYTES 60
-#define LAB5_EVENT_IDX 0x10000 /* in a case's arg, with the batch size */
-#define LAB5_LOOPBACK 0x20000
+#define LAB5_EVENT_IDX   0x10000 /* in a case's arg, with the batch size */
+#define LAB5_LOOPBACK    0x20000
 
 static int net_vm_create(const struct mvm_backend *be, const struct mvm_virtio_params *p, struct lab5_net_stats *stats,
                          struct mvm_vm **vm_out, struct mvm_vcpu **vcpu_out)
 {
-    struct lab5_net_config cfg = { .stats_out = stats, .no_loopback = p->flags & MVM_VIRTIO_P_NO_RX };
+    struct lab5_net_config cfg = {.stats_out = stats, .no_loopback = p->flags & MVM_VIRTIO_P_NO_RX};
     struct mvm_vm *vm = NULL;
     struct lab5_net *net;
     char path[600];
@@ -62,13 +62,15 @@ static int net_vm_create(const struct mvm_backend *be, const struct mvm_virtio_p
 
 static void bench_lab5_net(struct bench_state *st, const struct mvm_backend *be, int64_t arg)
 {
-    const struct mvm_run_opts opts = { .max_ms = 120000 };
+    const struct mvm_run_opts opts = {.max_ms = 120000};
     uint32_t batch = (uint32_t)(arg & 0xffff);
     bool event_idx = arg & LAB5_EVENT_IDX, loopback = arg & LAB5_LOOPBACK;
     uint64_t n = bench_iterations(st), batches = (n + batch - 1) / batch;
     uint64_t want_rx_kicks = loopback ? (event_idx ? 1 : 1 + batches) : 0;
     struct mvm_virtio_params p = {
-        .magic = MVM_VIRTIO_PARAMS_MAGIC, .packets = (uint32_t)n, .batch = batch,
+        .magic = MVM_VIRTIO_PARAMS_MAGIC,
+        .packets = (uint32_t)n,
+        .batch = batch,
         .flags = (event_idx ? MVM_VIRTIO_P_EVENT_IDX : 0) | (loopback ? 0 : MVM_VIRTIO_P_NO_RX),
     };
     struct lab5_net_stats stats;
@@ -99,7 +101,8 @@ static void bench_lab5_net(struct bench_state *st, const struct mvm_backend *be,
                    mvm_stop_name(res.stop), res.detail);
     else if (stats.kicks[LAB5_NET_TXQ] != batches || p.kicks != batches || stats.tx_frames != n ||
              stats.kicks[LAB5_NET_RXQ] != want_rx_kicks || (loopback && stats.rx_frames != n))
-        bench_fail(st, "lab5/net, %llu frames, %u per kick: expected %llu transmit kicks (ceil(N/B)), %llu receive kicks "
+        bench_fail(st,
+                   "lab5/net, %llu frames, %u per kick: expected %llu transmit kicks (ceil(N/B)), %llu receive kicks "
                    "and %llu frames; the device counted %llu and %llu kicks, %llu frames (%llu back), the guest %llu",
                    (unsigned long long)n, batch, (unsigned long long)batches, (unsigned long long)want_rx_kicks,
                    (unsigned long long)n, (unsigned long long)stats.kicks[LAB5_NET_TXQ],
@@ -141,17 +144,26 @@ static void bench_lab5_loopback_event_idx(struct bench_state *st, const struct m
     bench_lab5_net(st, be, batch | LAB5_LOOPBACK | LAB5_EVENT_IDX);
 }
 
-static const int64_t batch_sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 0 };
-static const int64_t loopback_sizes[] = { 1, 8, 64, 0 }; /* at most the 128 receive buffers */
+static const int64_t batch_sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 0};
+static const int64_t loopback_sizes[] = {1, 8, 64, 0}; /* at most the 128 receive buffers */
 
 /* The names say the batch: lab5/tx/8batch/soft is 8 frames per kick. */
 const struct bench_case bench_lab5_cases[] = {
-    { .name = "lab5/tx", .fn = bench_lab5_tx, .args = batch_sizes, .arg_unit = "batch", .flags = BENCH_MANUAL_TIME },
-    { .name = "lab5/tx_event_idx", .fn = bench_lab5_tx_event_idx, .args = batch_sizes, .arg_unit = "batch",
-      .flags = BENCH_MANUAL_TIME },
-    { .name = "lab5/loopback", .fn = bench_lab5_loopback, .args = loopback_sizes, .arg_unit = "batch",
-      .flags = BENCH_MANUAL_TIME },
-    { .name = "lab5/loopback_event_idx", .fn = bench_lab5_loopback_event_idx, .args = loopback_sizes,
-      .arg_unit = "batch", .flags = BENCH_MANUAL_TIME },
-    { 0 },
+    {.name = "lab5/tx", .fn = bench_lab5_tx, .args = batch_sizes, .arg_unit = "batch", .flags = BENCH_MANUAL_TIME},
+    {.name = "lab5/tx_event_idx",
+     .fn = bench_lab5_tx_event_idx,
+     .args = batch_sizes,
+     .arg_unit = "batch",
+     .flags = BENCH_MANUAL_TIME},
+    {.name = "lab5/loopback",
+     .fn = bench_lab5_loopback,
+     .args = loopback_sizes,
+     .arg_unit = "batch",
+     .flags = BENCH_MANUAL_TIME},
+    {.name = "lab5/loopback_event_idx",
+     .fn = bench_lab5_loopback_event_idx,
+     .args = loopback_sizes,
+     .arg_unit = "batch",
+     .flags = BENCH_MANUAL_TIME},
+    {0},
 };

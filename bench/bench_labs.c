@@ -13,8 +13,8 @@
 #include "bench_vm.h"
 #include "x86.h"
 
-#define LAB3_BUFFER_MIB 64 /* far past the 4 KiB TLB reach (a few MiB), inside the 2 MiB one */
-#define LAB3_PAGE_2M 0x100             /* in a case's arg, with BENCH_MEM_SEQ or BENCH_MEM_RAND */
+#define LAB3_BUFFER_MIB 64    /* far past the 4 KiB TLB reach (a few MiB), inside the 2 MiB one */
+#define LAB3_PAGE_2M    0x100 /* in a case's arg, with BENCH_MEM_SEQ or BENCH_MEM_RAND */
 
 /* $MINIVMM_BENCH_LAB3_MIB shrinks the buffer (the smoke run only checks exit counts, not what they cost). */
 static uint64_t lab3_buffer_size(void)
@@ -27,7 +27,7 @@ static uint64_t lab3_buffer_size(void)
 
 static void bench_lab3_access(struct bench_state *st, const struct mvm_backend *be, int64_t arg)
 {
-    const struct mvm_run_opts opts = { .max_exits = 4, .max_ms = 120000 };
+    const struct mvm_run_opts opts = {.max_exits = 4, .max_ms = 120000};
     uint64_t page = arg & LAB3_PAGE_2M ? X86_LARGE_PAGE_SIZE : X86_PAGE_SIZE;
     int mode = (int)(arg & 0xff);
     uint64_t n = bench_iterations(st), exits = 0;
@@ -57,9 +57,10 @@ static void bench_lab3_access(struct bench_state *st, const struct mvm_backend *
     if (rc < 0)
         bench_fail(st, "%s", mvm_error());
     else if (res.stop != MVM_STOP_DONE || exits != 1 || bv.syncs != 1)
-        bench_fail(st, "mem64 (%llu loads) should make no userspace exit until GUEST_DONE, but ended with '%s' after "
-                   "%llu exits: %s", (unsigned long long)n, mvm_stop_name(res.stop), (unsigned long long)exits,
-                   res.detail);
+        bench_fail(st,
+                   "mem64 (%llu loads) should make no userspace exit until GUEST_DONE, but ended with '%s' after "
+                   "%llu exits: %s",
+                   (unsigned long long)n, mvm_stop_name(res.stop), (unsigned long long)exits, res.detail);
     else if (r.batches != n / BENCH_MEM_BATCH)
         bench_fail(st, "mem64 wrote %llu samples for %llu loads; expected one per %d loads, %llu",
                    (unsigned long long)r.batches, (unsigned long long)n, BENCH_MEM_BATCH,
@@ -75,9 +76,9 @@ static void bench_lab3_access(struct bench_state *st, const struct mvm_backend *
 
 /* One line per measurement; a later lab adds its own lines (bench/README.md). */
 const struct bench_case bench_lab_cases[] = {
-    { .name = "lab3/seq_4k", .fn = bench_lab3_access, .arg = BENCH_MEM_SEQ },
-    { .name = "lab3/seq_2m", .fn = bench_lab3_access, .arg = BENCH_MEM_SEQ | LAB3_PAGE_2M },
-    { .name = "lab3/rand_4k", .fn = bench_lab3_access, .arg = BENCH_MEM_RAND },
-    { .name = "lab3/rand_2m", .fn = bench_lab3_access, .arg = BENCH_MEM_RAND | LAB3_PAGE_2M },
-    { 0 },
+    {.name = "lab3/seq_4k", .fn = bench_lab3_access, .arg = BENCH_MEM_SEQ},
+    {.name = "lab3/seq_2m", .fn = bench_lab3_access, .arg = BENCH_MEM_SEQ | LAB3_PAGE_2M},
+    {.name = "lab3/rand_4k", .fn = bench_lab3_access, .arg = BENCH_MEM_RAND},
+    {.name = "lab3/rand_2m", .fn = bench_lab3_access, .arg = BENCH_MEM_RAND | LAB3_PAGE_2M},
+    {0},
 };

@@ -16,7 +16,7 @@
 
 #define MIB (1024 * 1024ull)
 
-static const int64_t ram_mib[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 0 };
+static const int64_t ram_mib[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 0};
 
 /* True (after bench_skip) when $MINIVMM_BENCH_MAX_MIB rules this size out. */
 static bool ram_capped(struct bench_state *st, int64_t mib)
@@ -103,7 +103,7 @@ static void bench_create(struct bench_state *st, const struct mvm_backend *be, i
  */
 static void bench_touch(struct bench_state *st, const struct mvm_backend *be, int64_t mib)
 {
-    const struct mvm_run_opts opts = { .max_exits = 4, .max_ms = 120000 };
+    const struct mvm_run_opts opts = {.max_exits = 4, .max_ms = 120000};
     uint64_t size = (uint64_t)mib * MIB, total_ns = 0, exits = 0;
 
     if (ram_capped(st, mib))
@@ -124,8 +124,8 @@ static void bench_touch(struct bench_state *st, const struct mvm_backend *be, in
         t1 = bench_now_ns();
         bench_vm_destroy(&bv);
         if (rc < 0 || res.stop != MVM_STOP_DONE) {
-            bench_fail(st, "mem64 touching %lld MiB should end with GUEST_DONE, but ended with '%s': %s", (long long)mib,
-                       mvm_stop_name(res.stop), rc < 0 ? mvm_error() : res.detail);
+            bench_fail(st, "mem64 touching %lld MiB should end with GUEST_DONE, but ended with '%s': %s",
+                       (long long)mib, mvm_stop_name(res.stop), rc < 0 ? mvm_error() : res.detail);
             return;
         }
         exits += res.exits;
@@ -142,8 +142,8 @@ static void bench_touch(struct bench_state *st, const struct mvm_backend *be, in
 }
 
 const struct bench_case bench_lifecycle_cases[] = {
-    { .name = "lifecycle/first_insn", .fn = bench_first_insn, .flags = BENCH_MANUAL_TIME },
-    { .name = "lifecycle/create", .fn = bench_create, .args = ram_mib, .arg_unit = "MiB", .flags = BENCH_MANUAL_TIME },
-    { .name = "lifecycle/touch", .fn = bench_touch, .args = ram_mib, .arg_unit = "MiB", .flags = BENCH_MANUAL_TIME },
-    { 0 },
+    {.name = "lifecycle/first_insn", .fn = bench_first_insn, .flags = BENCH_MANUAL_TIME},
+    {.name = "lifecycle/create", .fn = bench_create, .args = ram_mib, .arg_unit = "MiB", .flags = BENCH_MANUAL_TIME},
+    {.name = "lifecycle/touch", .fn = bench_touch, .args = ram_mib, .arg_unit = "MiB", .flags = BENCH_MANUAL_TIME},
+    {0},
 };

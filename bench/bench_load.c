@@ -12,8 +12,8 @@
 #include "bench_env.h"
 #include "load_vm.h"
 
-static const int64_t load_cycles[] = { 10000, 0 };
-static const int64_t load_vms[] = { 100, 0 };
+static const int64_t load_cycles[] = {10000, 0};
+static const int64_t load_vms[] = {100, 0};
 
 /* `cycles` create/run/destroy cycles an iteration, one sample each. */
 static void bench_cycles(struct bench_state *st, const struct mvm_backend *be, int64_t cycles)
@@ -94,9 +94,17 @@ static const char *soft_only(const struct mvm_backend *be)
 }
 
 const struct bench_case bench_load_cases[] = {
-    { .name = "load/cycles", .fn = bench_cycles, .valid = soft_only, .args = load_cycles, .arg_unit = "cycles",
-      .flags = BENCH_MANUAL_TIME },
-    { .name = "load/at_once", .fn = bench_at_once, .valid = soft_only, .args = load_vms, .arg_unit = "VMs",
-      .flags = BENCH_MANUAL_TIME },
-    { 0 },
+    {.name = "load/cycles",
+     .fn = bench_cycles,
+     .valid = soft_only,
+     .args = load_cycles,
+     .arg_unit = "cycles",
+     .flags = BENCH_MANUAL_TIME},
+    {.name = "load/at_once",
+     .fn = bench_at_once,
+     .valid = soft_only,
+     .args = load_vms,
+     .arg_unit = "VMs",
+     .flags = BENCH_MANUAL_TIME},
+    {0},
 };

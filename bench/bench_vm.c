@@ -1,4 +1,5 @@
-/* VMs for the bench guests: real mode for exits16, long mode on host-built identity page tables for mem64, and the sample ring. */
+/* VMs for the bench guests: real mode for exits16, long mode on host-built identity page tables for mem64, and the
+ * sample ring. */
 #include <errno.h>
 #include <string.h>
 
@@ -192,7 +193,7 @@ static int vm64_create(const struct mvm_backend *be, const char *guest, uint64_t
     rc = vm_with_guest(be, guest, BENCH_SYS_SIZE, bv);
     if (rc < 0)
         return rc;
-    pool = (struct pt_pool){ bv->vm, BENCH_PT_POOL_GPA + X86_PAGE_SIZE, BENCH_PT_POOL_GPA + BENCH_PT_POOL_SIZE };
+    pool = (struct pt_pool){bv->vm, BENCH_PT_POOL_GPA + X86_PAGE_SIZE, BENCH_PT_POOL_GPA + BENCH_PT_POOL_SIZE};
     rc = data_size ? vm_mem_add(bv->vm, BENCH_DATA_GPA, data_size, 0)
                    : vm_mmio_register(bv->vm, BENCH_MMIO64_GPA, X86_PAGE_SIZE, mmio_count, bv);
     if (rc == 0)

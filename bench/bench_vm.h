@@ -1,4 +1,5 @@
-/* VMs for the bench guests: exits16 in real mode, exits64 and mem64 in long mode on page tables the host builds, and the sample ring. */
+/* VMs for the bench guests: exits16 in real mode, exits64 and mem64 in long mode on page tables the host builds, and
+ * the sample ring. */
 #ifndef BENCH_VM_H
 #define BENCH_VM_H
 

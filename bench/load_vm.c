@@ -46,15 +46,27 @@ int load_vm_create(const struct mvm_backend *be, uint32_t seed, struct mvm_vm **
 {
     uint16_t n = load_count(seed);
     const uint8_t code[] = {
-        0x89, 0x0e, LOAD_DATA_OFF & 0xff, LOAD_DATA_OFF >> 8, /* mov [data], cx */
-        0x31, 0xc0,                                           /* xor ax, ax */
-        0xbb, n & 0xff, n >> 8,                               /* mov bx, n */
-        0x03, 0x06, LOAD_DATA_OFF & 0xff, LOAD_DATA_OFF >> 8, /* 1: add ax, [data] */
-        0x4b,                                                 /* dec bx */
-        0x75, 0xf9,                                           /* jnz 1b */
-        0xba, LOAD_PORT & 0xff, LOAD_PORT >> 8,               /* mov dx, LOAD_PORT */
-        0xef,                                                 /* out dx, ax */
-        0xf4,                                                 /* hlt */
+        0x89,
+        0x0e,
+        LOAD_DATA_OFF & 0xff,
+        LOAD_DATA_OFF >> 8, /* mov [data], cx */
+        0x31,
+        0xc0, /* xor ax, ax */
+        0xbb,
+        n & 0xff,
+        n >> 8, /* mov bx, n */
+        0x03,
+        0x06,
+        LOAD_DATA_OFF & 0xff,
+        LOAD_DATA_OFF >> 8, /* 1: add ax, [data] */
+        0x4b,               /* dec bx */
+        0x75,
+        0xf9, /* jnz 1b */
+        0xba,
+        LOAD_PORT & 0xff,
+        LOAD_PORT >> 8, /* mov dx, LOAD_PORT */
+        0xef,           /* out dx, ax */
+        0xf4,           /* hlt */
     };
     struct mvm_vm *vm = NULL;
     struct mvm_vcpu *vcpu = NULL;
@@ -86,8 +98,8 @@ int load_vm_create(const struct mvm_backend *be, uint32_t seed, struct mvm_vm **
 
 int load_vm_cycle(const struct mvm_backend *be, uint32_t seed, char *why, size_t why_len)
 {
-    struct load_answer a = { 0 };
-    struct mvm_run_opts opts = { .max_exits = 16 };
+    struct load_answer a = {0};
+    struct mvm_run_opts opts = {.max_exits = 16};
     struct mvm_run_result res;
     struct mvm_vm *vm;
     struct mvm_vcpu *vcpu;
@@ -146,8 +158,8 @@ struct load_thread {
     uint32_t seed;
     struct load_gate *created, *ran;
     struct load_answer answer;
-    int rc;        /* 0 or -errno: creating or running the VM failed */
-    bool made;     /* the VM and its port handler were created */
+    int rc;    /* 0 or -errno: creating or running the VM failed */
+    bool made; /* the VM and its port handler were created */
     bool right;
     char why[200];
 };
@@ -157,7 +169,7 @@ static void *load_thread_main(void *arg)
     struct load_thread *t = arg;
     struct mvm_vm *vm = NULL;
     struct mvm_vcpu *vcpu = NULL;
-    struct mvm_run_opts opts = { .max_exits = 16 };
+    struct mvm_run_opts opts = {.max_exits = 16};
     struct mvm_run_result res;
 
     t->rc = load_vm_create(t->be, t->seed, &vm, &vcpu);
@@ -190,8 +202,8 @@ static void note_rss(void *arg)
 
 int load_vms_at_once(const struct mvm_backend *be, int n, uint32_t first_seed, struct load_at_once *out)
 {
-    struct load_gate created = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
-    struct load_gate ran = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+    struct load_gate created = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+    struct load_gate ran = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
     struct load_thread *threads = calloc((size_t)n, sizeof(*threads));
     int started = 0;
 
@@ -201,8 +213,8 @@ int load_vms_at_once(const struct mvm_backend *be, int n, uint32_t first_seed, s
     for (; started < n; started++) {
         struct load_thread *t = &threads[started];
 
-        *t = (struct load_thread){ .be = be, .seed = first_seed + 37 * (uint32_t)started, .created = &created,
-                                   .ran = &ran };
+        *t = (struct load_thread){
+            .be = be, .seed = first_seed + 37 * (uint32_t)started, .created = &created, .ran = &ran};
         if (pthread_create(&t->tid, NULL, load_thread_main, t) != 0)
             break;
     }

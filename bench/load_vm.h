@@ -1,4 +1,5 @@
-/* Load checks: a tiny real-mode guest whose code and answer are both VM-specific, run many times and on many threads. */
+/* Load checks: a tiny real-mode guest whose code and answer are both VM-specific, run many times and on many threads.
+ */
 #ifndef BENCH_LOAD_VM_H
 #define BENCH_LOAD_VM_H
 
@@ -30,10 +31,10 @@ int load_vm_cycle(const struct mvm_backend *be, uint32_t seed, char *why, size_t
 
 /* What load_vms_at_once saw. */
 struct load_at_once {
-    int created;          /* VMs created; all of them existed at once before any ran */
-    int right;            /* of those, how many answered load_expected(seed) once and halted */
-    uint64_t rss_kib;     /* resident set size with all of them created (load_rss_kib) */
-    char why[200];        /* the first problem, or empty */
+    int created;      /* VMs created; all of them existed at once before any ran */
+    int right;        /* of those, how many answered load_expected(seed) once and halted */
+    uint64_t rss_kib; /* resident set size with all of them created (load_rss_kib) */
+    char why[200];    /* the first problem, or empty */
 };
 
 /*

@@ -73,7 +73,7 @@ static void cache_fill(struct pagewalk_model *m, struct pagewalk_cache_entry *c,
     for (unsigned i = 1; i < n; i++)
         if (c[i].stamp < c[victim].stamp)
             victim = i;
-    c[victim] = (struct pagewalk_cache_entry){ .key = key, .stamp = ++m->clock };
+    c[victim] = (struct pagewalk_cache_entry){.key = key, .stamp = ++m->clock};
 }
 
 /* The level a walk starts reading at: the one below the deepest non-leaf entry the PWC holds, else the top. */

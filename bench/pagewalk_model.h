@@ -1,4 +1,5 @@
-/* A model that counts the memory references of native and nested (two-dimensional) page walks, with and without page-walk caches. */
+/* A model that counts the memory references of native and nested (two-dimensional) page walks, with and without
+ * page-walk caches. */
 #ifndef BENCH_PAGEWALK_MODEL_H
 #define BENCH_PAGEWALK_MODEL_H
 
@@ -30,7 +31,7 @@ extern "C" {
  * Everything is deterministic: same inputs, same counts.
  */
 
-#define PAGEWALK_MAX_PWC 64  /* entries per level per dimension */
+#define PAGEWALK_MAX_PWC 64 /* entries per level per dimension */
 #define PAGEWALK_MAX_TLB 1024
 
 struct pagewalk_config {
@@ -47,10 +48,10 @@ enum pagewalk_pattern {
 
 struct pagewalk_stats {
     uint64_t accesses;
-    uint64_t walks;       /* accesses that missed the TLB */
-    uint64_t refs;        /* memory references of all walks */
-    uint64_t guest_refs;  /* of those, reads of guest (or native) page-table entries */
-    uint64_t host_refs;   /* reads of host page-table entries (nested only) */
+    uint64_t walks;      /* accesses that missed the TLB */
+    uint64_t refs;       /* memory references of all walks */
+    uint64_t guest_refs; /* of those, reads of guest (or native) page-table entries */
+    uint64_t host_refs;  /* reads of host page-table entries (nested only) */
 };
 
 struct pagewalk_cache_entry {

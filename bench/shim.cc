@@ -1,4 +1,5 @@
-// The only C++ in the kit: registers each C case (bench.h) with Google Benchmark once per working backend, and runs them.
+// The only C++ in the kit: registers each C case (bench.h) with Google Benchmark once per working backend, and runs
+// them.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -95,7 +96,8 @@ void bench_skip(struct bench_state *st, const char *fmt, ...)
 
 } // extern "C"
 
-namespace {
+namespace
+{
 
 // min, median and p99 (nearest rank) of the run's per-iteration samples.
 void report_samples(bench_state &st)
@@ -114,7 +116,7 @@ void report_samples(bench_state &st)
 
 void run_case(benchmark::State &gb, const bench_case *c, const mvm_backend *be, int64_t arg)
 {
-    bench_state st{ gb, {}, false };
+    bench_state st{gb, {}, false};
     const char *why = c->valid ? c->valid(be) : nullptr;
 
     if (why) {
@@ -155,7 +157,7 @@ int main(int argc, char **argv)
     bench_env_init(argv[0]);
     benchmark::AddCustomContext("kvm_timing", bench_kvm_timing());
     benchmark::AddCustomContext("tsc_ghz", std::to_string(1.0 / bench_ns_per_cycle()));
-    for (const char *name : { "kvm", "soft" }) {
+    for (const char *name : {"kvm", "soft"}) {
         const mvm_backend *be = nullptr;
         char why[512];
 

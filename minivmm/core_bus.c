@@ -23,7 +23,7 @@ static void device_free(struct mvm_device *dev)
 /* A device that never made it onto the bus: its state goes as the device would have freed it. */
 static void priv_destroy(const struct mvm_device_ops *ops, struct mvm_vm *vm, void *priv)
 {
-    struct mvm_device tmp = { .ops = ops, .vm = vm, .priv = priv };
+    struct mvm_device tmp = {.ops = ops, .vm = vm, .priv = priv};
 
     if (ops->destroy)
         ops->destroy(&tmp);
@@ -65,7 +65,7 @@ int vm_device_add(struct mvm_vm *vm, const struct mvm_device_ops *ops, enum mvm_
         priv_destroy(ops, vm, priv);
         return rc;
     }
-    *dev = (struct mvm_device){ .ops = ops, .vm = vm, .space = space, .base = base, .len = len, .priv = priv };
+    *dev = (struct mvm_device){.ops = ops, .vm = vm, .space = space, .base = base, .len = len, .priv = priv};
     bus->devs[bus->ndevs++] = dev;
     if (out)
         *out = dev;
@@ -106,7 +106,7 @@ void vm_bus_destroy(struct mvm_vm *vm)
     for (int i = vm->bus.ndevs - 1; i >= 0; i--)
         device_free(vm->bus.devs[i]);
     free(vm->bus.devs);
-    vm->bus = (struct mvm_bus){ 0 };
+    vm->bus = (struct mvm_bus){0};
 }
 
 /* An access to the bus: the device whose range holds it gets it at its offset. */
@@ -194,7 +194,7 @@ int vm_pio_register(struct mvm_vm *vm, uint16_t port, uint16_t count, mvm_pio_fn
 
     if (!c)
         return mvm_fail(ENOMEM, "port handler: out of memory");
-    *c = (struct callback_dev){ .pio = fn, .opaque = opaque };
+    *c = (struct callback_dev){.pio = fn, .opaque = opaque};
     return vm_device_add(vm, &callback_ops, MVM_BUS_PIO, port, count, c, NULL);
 }
 
@@ -204,6 +204,6 @@ int vm_mmio_register(struct mvm_vm *vm, uint64_t gpa, uint64_t len, mvm_mmio_fn 
 
     if (!c)
         return mvm_fail(ENOMEM, "MMIO handler: out of memory");
-    *c = (struct callback_dev){ .mmio = fn, .opaque = opaque };
+    *c = (struct callback_dev){.mmio = fn, .opaque = opaque};
     return vm_device_add(vm, &callback_ops, MVM_BUS_MMIO, gpa, len, c, NULL);
 }

@@ -13,14 +13,22 @@
 const char *mvm_file_kind(mode_t mode)
 {
     switch (mode & S_IFMT) {
-    case S_IFREG: return "a regular file";
-    case S_IFDIR: return "a directory";
-    case S_IFIFO: return "a FIFO or pipe";
-    case S_IFSOCK: return "a socket";
-    case S_IFBLK: return "a block device";
-    case S_IFCHR: return "a character device";
-    case S_IFLNK: return "a symbolic link";
-    default: return "not a regular file";
+    case S_IFREG:
+        return "a regular file";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFIFO:
+        return "a FIFO or pipe";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFLNK:
+        return "a symbolic link";
+    default:
+        return "not a regular file";
     }
 }
 
@@ -157,11 +165,12 @@ int mvm_file_check_replace(const char *what, const char *path, struct stat *st, 
     }
     *exists = true;
     if (S_ISLNK(st->st_mode))
-        return mvm_fail(EINVAL, "%s: is a symbolic link; the new file is renamed into place and would replace the "
-                                "link itself: give the path it points to, or a new path", name);
+        return mvm_fail(EINVAL,
+                        "%s: is a symbolic link; the new file is renamed into place and would replace the "
+                        "link itself: give the path it points to, or a new path",
+                        name);
     if (!S_ISREG(st->st_mode))
-        return mvm_fail(EINVAL, "%s: is %s; refusing to replace it: give a new path", name,
-                        mvm_file_kind(st->st_mode));
+        return mvm_fail(EINVAL, "%s: is %s; refusing to replace it: give a new path", name, mvm_file_kind(st->st_mode));
     return 0;
 }
 

@@ -92,7 +92,7 @@ int vm_hypercall_register(struct mvm_vm *vm, uint64_t nr, const char *name, unsi
     if (db->n == MVM_MAX_HYPERCALLS)
         return mvm_fail(ENOSPC, "hypercall %llu (%s): the table is full (%d entries)", (unsigned long long)nr, name,
                         MVM_MAX_HYPERCALLS);
-    db->table[db->n++] = (struct mvm_hypercall){ .nr = nr, .name = name, .nargs = nargs, .fn = fn, .opaque = opaque };
+    db->table[db->n++] = (struct mvm_hypercall){.nr = nr, .name = name, .nargs = nargs, .fn = fn, .opaque = opaque};
     return 0;
 }
 

@@ -41,10 +41,10 @@ const struct mvm_lab_ops *mvm_lab_get(int lab)
     return ref;
 }
 
-#define TAKE(member)                  \
-    do {                              \
-        if (l->member)                \
-            out->member = l->member;  \
+#define TAKE(member)                                                                                                   \
+    do {                                                                                                               \
+        if (l->member)                                                                                                 \
+            out->member = l->member;                                                                                   \
     } while (0)
 
 void mvm_labs_compose(struct mvm_lab_ops *out)

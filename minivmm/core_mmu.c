@@ -4,7 +4,7 @@
 #include "core_internal.h"
 #include "x86.h"
 
-static const char *const level_names[] = { "", "PT", "PD", "PDPT", "PML4" };
+static const char *const level_names[] = {"", "PT", "PD", "PDPT", "PML4"};
 
 int vm_gva_to_gpa(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa_out)
 {
@@ -44,8 +44,10 @@ int vm_read_gva(struct mvm_vcpu *vcpu, uint64_t gva, void *dst, size_t len)
     if (!(sregs.cr0 & X86_CR0_PG))
         return vm_read(vcpu->vm, gva, dst, len);
     if (!(sregs.efer & X86_EFER_LMA))
-        return mvm_fail(EINVAL, "gva 0x%llx: the guest has paging on outside long mode; the VMM walks 4-level "
-                                "(long-mode) page tables only", (unsigned long long)gva);
+        return mvm_fail(EINVAL,
+                        "gva 0x%llx: the guest has paging on outside long mode; the VMM walks 4-level "
+                        "(long-mode) page tables only",
+                        (unsigned long long)gva);
     while (done < len) {
         uint64_t gpa, chunk = X86_PAGE_SIZE - ((gva + done) & (X86_PAGE_SIZE - 1));
 

@@ -39,7 +39,7 @@ struct mvm_trace {
     struct mvm_trace_event hw;
 
     bool rip_sync; /* kvm: RIP from kvm_run's synced registers */
-    bool stats; /* the backend counts its in-kernel work (backend.h stats_get) */
+    bool stats;    /* the backend counts its in-kernel work (backend.h stats_get) */
     struct mvm_backend_stats stats_last;
 };
 
@@ -92,7 +92,7 @@ static void file_error(struct mvm_trace *t, int err)
 
 int mvm_trace_file_open(struct mvm_trace *t, const char *path)
 {
-    struct mvm_trace_file_header h = { 0 };
+    struct mvm_trace_file_header h = {0};
     struct stat st;
     int rc;
 
@@ -124,7 +124,7 @@ int mvm_trace_file_open(struct mvm_trace *t, const char *path)
 
 static void block_flush(struct mvm_trace *t)
 {
-    struct mvm_trace_block_header b = { .magic = MVM_TRACE_BLOCK_MAGIC, .count = t->nblock };
+    struct mvm_trace_block_header b = {.magic = MVM_TRACE_BLOCK_MAGIC, .count = t->nblock};
     int rc;
 
     if (t->file_err)
@@ -156,11 +156,15 @@ static int live_replace_check(const char *path, const struct stat *st)
     n = fstat(fd, &now) == 0 && mvm_file_same(&now, st) && S_ISREG(now.st_mode) ? pread(fd, &h, sizeof(h), 0) : -1;
     close(fd);
     if (n != (ssize_t)sizeof(h) || memcmp(h.magic, MVM_LIVE_MAGIC, sizeof(h.magic)) != 0)
-        return mvm_fail(EEXIST, "live feed %s: the file exists and is not a minivmm live feed (no %s magic); "
-                                "refusing to replace it: remove it, or give a new path", path, MVM_LIVE_MAGIC);
+        return mvm_fail(EEXIST,
+                        "live feed %s: the file exists and is not a minivmm live feed (no %s magic); "
+                        "refusing to replace it: remove it, or give a new path",
+                        path, MVM_LIVE_MAGIC);
     if (!atomic_load(&h.finished) && h.pid != (uint32_t)getpid() && (kill((pid_t)h.pid, 0) == 0 || errno == EPERM))
-        return mvm_fail(EBUSY, "live feed %s: is the feed of a running minivmm (pid %u); give another path, or "
-                               "remove the file if that process is not a minivmm", path, h.pid);
+        return mvm_fail(EBUSY,
+                        "live feed %s: is the feed of a running minivmm (pid %u); give another path, or "
+                        "remove the file if that process is not a minivmm",
+                        path, h.pid);
     return 0;
 }
 
@@ -305,8 +309,8 @@ static void kernel_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64
 {
     struct mvm_backend_stats now;
     const uint64_t *a = (const uint64_t *)&t->stats_last, *b = (const uint64_t *)&now;
-    static const uint32_t kinds[] = { MVM_SOFT_EV_CPUID, MVM_SOFT_EV_HYPERCALL, MVM_SOFT_EV_RDTSC, MVM_SOFT_EV_MSR,
-                                      MVM_SOFT_EV_EXCEPTION };
+    static const uint32_t kinds[] = {MVM_SOFT_EV_CPUID, MVM_SOFT_EV_HYPERCALL, MVM_SOFT_EV_RDTSC, MVM_SOFT_EV_MSR,
+                                     MVM_SOFT_EV_EXCEPTION};
 
     _Static_assert(sizeof(now) == sizeof(kinds) / sizeof(kinds[0]) * sizeof(uint64_t), "backend stats fields");
     if (vcpu->vm->be->stats_get(vcpu->fd, &now) < 0)
@@ -316,9 +320,12 @@ static void kernel_events_add(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64
         if (b[i] == a[i] || kinds[i] == MVM_SOFT_EV_RDTSC || kinds[i] == MVM_SOFT_EV_EXCEPTION)
             continue;
         struct mvm_trace_event ev = {
-            .enter_ns = enter_ns, .exit_ns = exit_ns, .reason = kinds[i],
+            .enter_ns = enter_ns,
+            .exit_ns = exit_ns,
+            .reason = kinds[i],
             .count = b[i] - a[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)(b[i] - a[i]),
-            .vcpu = (uint8_t)vcpu->id, .source = MVM_TRACE_SRC_SOFT,
+            .vcpu = (uint8_t)vcpu->id,
+            .source = MVM_TRACE_SRC_SOFT,
         };
         mvm_trace_add(t, &ev);
     }
@@ -329,8 +336,12 @@ void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t 
 {
     const struct kvm_run *run = vcpu->run;
     struct mvm_trace_event ev = {
-        .enter_ns = enter_ns, .exit_ns = exit_ns, .reason = run->exit_reason, .count = 1,
-        .vcpu = (uint8_t)vcpu->id, .source = MVM_TRACE_SRC_USER,
+        .enter_ns = enter_ns,
+        .exit_ns = exit_ns,
+        .reason = run->exit_reason,
+        .count = 1,
+        .vcpu = (uint8_t)vcpu->id,
+        .source = MVM_TRACE_SRC_USER,
     };
     struct kvm_regs regs;
     uint64_t bytes;
@@ -411,7 +422,7 @@ int mvm_trace_close(struct mvm_trace *t)
     if (!t)
         return 0;
     if (t->fd >= 0) {
-        struct mvm_trace_file_end end = { .magic = MVM_TRACE_END_MAGIC };
+        struct mvm_trace_file_end end = {.magic = MVM_TRACE_END_MAGIC};
         int wrc;
 
         block_flush(t);

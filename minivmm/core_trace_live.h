@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* The live feed: this header, then `capacity` events, in a file both sides map. */
-#define MVM_LIVE_MAGIC "MVMLIVE1"
+#define MVM_LIVE_MAGIC  "MVMLIVE1"
 #define MVM_LIVE_EVENTS 65536
 
 struct mvm_live_header {

@@ -24,8 +24,7 @@ static int trace_parse(const void *buf, size_t len, const char *name, struct mvm
 
     memset(out, 0, sizeof(*out));
     if (len < sizeof(h) || memcmp(p, MVM_TRACE_MAGIC, 8) != 0)
-        return mvm_fail(EPROTO, "%s: not a minivmm trace file (no %s magic at offset 0)", name,
-                        MVM_TRACE_MAGIC);
+        return mvm_fail(EPROTO, "%s: not a minivmm trace file (no %s magic at offset 0)", name, MVM_TRACE_MAGIC);
     memcpy(&h, p, sizeof(h));
     if (h.version != MVM_TRACE_VERSION)
         return mvm_fail(ENOTSUP, "%s: trace format version %u; this reader knows version %u", name, h.version,
@@ -40,17 +39,18 @@ static int trace_parse(const void *buf, size_t len, const char *name, struct mvm
         uint32_t magic;
 
         if (len - off < sizeof(magic))
-            return mvm_fail(ENODATA, "%s: truncated after %zu events at offset %zu: no end record (was the VMM "
-                            "killed before it closed the trace?)", name, out->count, off);
+            return mvm_fail(ENODATA,
+                            "%s: truncated after %zu events at offset %zu: no end record (was the VMM "
+                            "killed before it closed the trace?)",
+                            name, out->count, off);
         memcpy(&magic, p + off, sizeof(magic));
         if (magic == MVM_TRACE_END_MAGIC)
             break;
         if (magic != MVM_TRACE_BLOCK_MAGIC)
-            return mvm_fail(EPROTO, "%s: corrupt at offset %zu: expected a block or the end record, found 0x%08x",
-                            name, off, magic);
+            return mvm_fail(EPROTO, "%s: corrupt at offset %zu: expected a block or the end record, found 0x%08x", name,
+                            off, magic);
         if (len - off < sizeof(b))
-            return mvm_fail(ENODATA, "%s: truncated inside the header of block %zu at offset %zu", name, nblocks,
-                            off);
+            return mvm_fail(ENODATA, "%s: truncated inside the header of block %zu at offset %zu", name, nblocks, off);
         memcpy(&b, p + off, sizeof(b));
         off += sizeof(b);
         if (b.reserved != 0)
@@ -60,13 +60,14 @@ static int trace_parse(const void *buf, size_t len, const char *name, struct mvm
             return mvm_fail(EPROTO, "%s: block %zu at offset %zu claims %u events (1..65536 allowed)", name, nblocks,
                             off - sizeof(b), b.count);
         if ((len - off) / sizeof(struct mvm_trace_event) < b.count)
-            return mvm_fail(ENODATA, "%s: truncated in block %zu: it holds %u events (%zu bytes), the file has %zu "
-                            "bytes left", name, nblocks, b.count, (size_t)b.count * sizeof(struct mvm_trace_event),
-                            len - off);
+            return mvm_fail(ENODATA,
+                            "%s: truncated in block %zu: it holds %u events (%zu bytes), the file has %zu "
+                            "bytes left",
+                            name, nblocks, b.count, (size_t)b.count * sizeof(struct mvm_trace_event), len - off);
         if (b.crc != (uint32_t)crc32(0, p + off, b.count * (uInt)sizeof(struct mvm_trace_event))) {
             mvm_trace_data_free(out);
-            return mvm_fail(EPROTO, "%s: block %zu at offset %zu: CRC mismatch (the events are corrupt)", name,
-                            nblocks, off - sizeof(b));
+            return mvm_fail(EPROTO, "%s: block %zu at offset %zu: CRC mismatch (the events are corrupt)", name, nblocks,
+                            off - sizeof(b));
         }
         if (out->count + b.count > cap) {
             size_t ncap = cap ? cap * 2 : 1024;
@@ -105,8 +106,10 @@ static int trace_parse(const void *buf, size_t len, const char *name, struct mvm
         size_t got = out->count;
 
         mvm_trace_data_free(out);
-        return mvm_fail(EPROTO, "%s: the end record (%llu events) does not match the %zu events read, or its CRC is "
-                        "wrong", name, (unsigned long long)end.events, got);
+        return mvm_fail(EPROTO,
+                        "%s: the end record (%llu events) does not match the %zu events read, or its CRC is "
+                        "wrong",
+                        name, (unsigned long long)end.events, got);
     }
     if (len - off != sizeof(end)) {
         mvm_trace_data_free(out);
@@ -267,34 +270,109 @@ void mvm_trace_live_detach(struct mvm_trace_live *l)
 }
 
 static const char *const svm_names[] = {
-    [0x00] = "read_cr0", [0x03] = "read_cr3", [0x04] = "read_cr4", [0x10] = "write_cr0", [0x13] = "write_cr3",
-    [0x14] = "write_cr4", [0x40] = "DE excp", [0x41] = "DB excp", [0x43] = "BP excp", [0x46] = "UD excp",
-    [0x47] = "NM excp", [0x48] = "DF excp", [0x4d] = "GP excp", [0x4e] = "PF excp", [0x51] = "AC excp",
-    [0x52] = "MC excp", [0x60] = "interrupt", [0x61] = "nmi", [0x62] = "smi", [0x63] = "init", [0x64] = "vintr",
-    [0x65] = "cr0_sel_write", [0x6e] = "rdtsc", [0x6f] = "rdpmc", [0x70] = "pushf", [0x71] = "popf",
-    [0x72] = "cpuid", [0x74] = "iret", [0x75] = "swint", [0x76] = "invd", [0x77] = "pause", [0x78] = "hlt",
-    [0x79] = "invlpg", [0x7a] = "invlpga", [0x7b] = "io", [0x7c] = "msr", [0x7d] = "task_switch",
-    [0x7f] = "shutdown", [0x80] = "vmrun", [0x81] = "hypercall", [0x82] = "vmload", [0x83] = "vmsave",
-    [0x84] = "stgi", [0x85] = "clgi", [0x86] = "skinit", [0x87] = "rdtscp", [0x88] = "icebp", [0x89] = "wbinvd",
-    [0x8a] = "monitor", [0x8b] = "mwait", [0x8d] = "xsetbv", [0x8f] = "write_efer_trap",
-    [0x90] = "write_cr0_trap", [0x94] = "write_cr4_trap", [0x98] = "write_cr8_trap", [0xa2] = "invpcid",
-    [0xa5] = "buslock", [0xa6] = "idle-halt",
+    [0x00] = "read_cr0",
+    [0x03] = "read_cr3",
+    [0x04] = "read_cr4",
+    [0x10] = "write_cr0",
+    [0x13] = "write_cr3",
+    [0x14] = "write_cr4",
+    [0x40] = "DE excp",
+    [0x41] = "DB excp",
+    [0x43] = "BP excp",
+    [0x46] = "UD excp",
+    [0x47] = "NM excp",
+    [0x48] = "DF excp",
+    [0x4d] = "GP excp",
+    [0x4e] = "PF excp",
+    [0x51] = "AC excp",
+    [0x52] = "MC excp",
+    [0x60] = "interrupt",
+    [0x61] = "nmi",
+    [0x62] = "smi",
+    [0x63] = "init",
+    [0x64] = "vintr",
+    [0x65] = "cr0_sel_write",
+    [0x6e] = "rdtsc",
+    [0x6f] = "rdpmc",
+    [0x70] = "pushf",
+    [0x71] = "popf",
+    [0x72] = "cpuid",
+    [0x74] = "iret",
+    [0x75] = "swint",
+    [0x76] = "invd",
+    [0x77] = "pause",
+    [0x78] = "hlt",
+    [0x79] = "invlpg",
+    [0x7a] = "invlpga",
+    [0x7b] = "io",
+    [0x7c] = "msr",
+    [0x7d] = "task_switch",
+    [0x7f] = "shutdown",
+    [0x80] = "vmrun",
+    [0x81] = "hypercall",
+    [0x82] = "vmload",
+    [0x83] = "vmsave",
+    [0x84] = "stgi",
+    [0x85] = "clgi",
+    [0x86] = "skinit",
+    [0x87] = "rdtscp",
+    [0x88] = "icebp",
+    [0x89] = "wbinvd",
+    [0x8a] = "monitor",
+    [0x8b] = "mwait",
+    [0x8d] = "xsetbv",
+    [0x8f] = "write_efer_trap",
+    [0x90] = "write_cr0_trap",
+    [0x94] = "write_cr4_trap",
+    [0x98] = "write_cr8_trap",
+    [0xa2] = "invpcid",
+    [0xa5] = "buslock",
+    [0xa6] = "idle-halt",
 };
 
 static const char *const vmx_names[] = {
-    [0] = "EXCEPTION_NMI", [1] = "EXTERNAL_INTERRUPT", [2] = "TRIPLE_FAULT", [3] = "INIT_SIGNAL",
-    [7] = "INTERRUPT_WINDOW", [8] = "NMI_WINDOW", [9] = "TASK_SWITCH", [10] = "CPUID", [12] = "HLT",
-    [13] = "INVD", [14] = "INVLPG", [15] = "RDPMC", [16] = "RDTSC", [18] = "VMCALL", [28] = "CR_ACCESS",
-    [29] = "DR_ACCESS", [30] = "IO_INSTRUCTION", [31] = "MSR_READ", [32] = "MSR_WRITE", [33] = "INVALID_STATE",
-    [36] = "MWAIT_INSTRUCTION", [37] = "MONITOR_TRAP_FLAG", [39] = "MONITOR_INSTRUCTION",
-    [40] = "PAUSE_INSTRUCTION", [43] = "TPR_BELOW_THRESHOLD", [44] = "APIC_ACCESS", [45] = "EOI_INDUCED",
-    [46] = "GDTR_IDTR", [47] = "LDTR_TR", [48] = "EPT_VIOLATION", [49] = "EPT_MISCONFIG", [51] = "RDTSCP",
-    [52] = "PREEMPTION_TIMER", [54] = "WBINVD", [55] = "XSETBV", [56] = "APIC_WRITE", [62] = "PML_FULL",
+    [0] = "EXCEPTION_NMI",
+    [1] = "EXTERNAL_INTERRUPT",
+    [2] = "TRIPLE_FAULT",
+    [3] = "INIT_SIGNAL",
+    [7] = "INTERRUPT_WINDOW",
+    [8] = "NMI_WINDOW",
+    [9] = "TASK_SWITCH",
+    [10] = "CPUID",
+    [12] = "HLT",
+    [13] = "INVD",
+    [14] = "INVLPG",
+    [15] = "RDPMC",
+    [16] = "RDTSC",
+    [18] = "VMCALL",
+    [28] = "CR_ACCESS",
+    [29] = "DR_ACCESS",
+    [30] = "IO_INSTRUCTION",
+    [31] = "MSR_READ",
+    [32] = "MSR_WRITE",
+    [33] = "INVALID_STATE",
+    [36] = "MWAIT_INSTRUCTION",
+    [37] = "MONITOR_TRAP_FLAG",
+    [39] = "MONITOR_INSTRUCTION",
+    [40] = "PAUSE_INSTRUCTION",
+    [43] = "TPR_BELOW_THRESHOLD",
+    [44] = "APIC_ACCESS",
+    [45] = "EOI_INDUCED",
+    [46] = "GDTR_IDTR",
+    [47] = "LDTR_TR",
+    [48] = "EPT_VIOLATION",
+    [49] = "EPT_MISCONFIG",
+    [51] = "RDTSCP",
+    [52] = "PREEMPTION_TIMER",
+    [54] = "WBINVD",
+    [55] = "XSETBV",
+    [56] = "APIC_WRITE",
+    [62] = "PML_FULL",
 };
 
 static const char *const soft_names[] = {
     [MVM_SOFT_EV_CPUID] = "cpuid", [MVM_SOFT_EV_HYPERCALL] = "hypercall", [MVM_SOFT_EV_RDTSC] = "rdtsc",
-    [MVM_SOFT_EV_MSR] = "msr", [MVM_SOFT_EV_EXCEPTION] = "exception",
+    [MVM_SOFT_EV_MSR] = "msr",     [MVM_SOFT_EV_EXCEPTION] = "exception",
 };
 
 const char *mvm_trace_hw_reason_name(uint8_t flags, uint32_t code)
@@ -324,7 +402,8 @@ void mvm_trace_event_kind(const struct mvm_trace_event *ev, char *buf, size_t le
     default:
         snprintf(buf, len, "kernel %s",
                  ev->reason < sizeof(soft_names) / sizeof(soft_names[0]) && soft_names[ev->reason]
-                     ? soft_names[ev->reason] : "?");
+                     ? soft_names[ev->reason]
+                     : "?");
         break;
     }
 }
@@ -353,18 +432,18 @@ void mvm_trace_event_detail(const struct mvm_trace_event *ev, char *buf, size_t 
         bool svm = ev->flags & MVM_TRACE_F_ISA_SVM, vmx = ev->flags & MVM_TRACE_F_ISA_VMX;
 
         if (svm && ev->reason == 0x7b)
-            snprintf(buf, len, "%s port=0x%04x size=%u%s", (ev->addr & 1) ? "in" : "out",
-                     (unsigned)(ev->addr >> 16), (ev->addr & 0x10) ? 1u : (ev->addr & 0x20) ? 2u : 4u,
+            snprintf(buf, len, "%s port=0x%04x size=%u%s", (ev->addr & 1) ? "in" : "out", (unsigned)(ev->addr >> 16),
+                     (ev->addr & 0x10)   ? 1u
+                     : (ev->addr & 0x20) ? 2u
+                                         : 4u,
                      (ev->addr & 8) ? " rep" : "");
         else if (vmx && ev->reason == 30)
             snprintf(buf, len, "%s port=0x%04x size=%u", (ev->addr & 8) ? "in" : "out",
                      (unsigned)(ev->addr >> 16) & 0xffff, (unsigned)(ev->addr & 7) + 1);
         else if (svm && ev->reason == 0x400)
-            snprintf(buf, len, "gpa=0x%llx error=0x%llx", (unsigned long long)ev->data,
-                     (unsigned long long)ev->addr);
+            snprintf(buf, len, "gpa=0x%llx error=0x%llx", (unsigned long long)ev->data, (unsigned long long)ev->addr);
         else
-            snprintf(buf, len, "info1=0x%llx info2=0x%llx", (unsigned long long)ev->addr,
-                     (unsigned long long)ev->data);
+            snprintf(buf, len, "info1=0x%llx info2=0x%llx", (unsigned long long)ev->addr, (unsigned long long)ev->data);
         return;
     }
     switch (ev->reason) {

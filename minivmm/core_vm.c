@@ -10,7 +10,6 @@
 #include "core_file.h"
 #include "core_internal.h"
 
-
 #define PAGE_SIZE 4096ULL
 
 int mvm_ioctl(const struct mvm_backend *be, int fd, unsigned long req, unsigned long arg, const char *name)
@@ -39,8 +38,9 @@ int mvm_backend_pick(const char *name, const struct mvm_backend **out)
         int fd = mvm_backend_kvm.open_dev();
 
         if (fd < 0)
-            return mvm_fail(-fd, "backend kvm: cannot open /dev/kvm: %s (try --backend soft, or "
-                                 "tests/kvm-in-qemu/run.sh for real KVM inside QEMU)",
+            return mvm_fail(-fd,
+                            "backend kvm: cannot open /dev/kvm: %s (try --backend soft, or "
+                            "tests/kvm-in-qemu/run.sh for real KVM inside QEMU)",
                             strerror(-fd));
         mvm_backend_kvm.close(fd);
         *out = &mvm_backend_kvm;
@@ -134,8 +134,8 @@ int vm_mem_add(struct mvm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags)
         return mvm_fail(EINVAL, "memory slot at gpa 0x%llx size 0x%llx: both must be non-zero multiples of 4 KiB",
                         (unsigned long long)gpa, (unsigned long long)size);
     if (gpa + size < gpa)
-        return mvm_fail(EINVAL, "memory slot at gpa 0x%llx size 0x%llx wraps around",
-                        (unsigned long long)gpa, (unsigned long long)size);
+        return mvm_fail(EINVAL, "memory slot at gpa 0x%llx size 0x%llx wraps around", (unsigned long long)gpa,
+                        (unsigned long long)size);
     if (vm->nslots == MVM_MAX_SLOTS)
         return mvm_fail(ENOSPC, "no free memory slot (max %d)", MVM_MAX_SLOTS);
     for (int i = 0; i < vm->nslots; i++)
@@ -157,7 +157,7 @@ int vm_mem_add(struct mvm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags)
         return rc;
     }
     slot = &vm->slots[vm->nslots++];
-    *slot = (struct mvm_slot){ .gpa = gpa, .size = size, .hva = hva, .flags = flags };
+    *slot = (struct mvm_slot){.gpa = gpa, .size = size, .hva = hva, .flags = flags};
     return 0;
 }
 
@@ -220,9 +220,8 @@ int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size
     hva = vm_gpa_to_hva(vm, gpa, (uint64_t)st.st_size);
     if (!hva) {
         close(fd);
-        return mvm_fail(EFBIG, "guest image %s: %lld bytes at gpa 0x%llx do not fit in guest RAM (%llu bytes)",
-                        path, (long long)st.st_size, (unsigned long long)gpa,
-                        (unsigned long long)vm_mem_size(vm));
+        return mvm_fail(EFBIG, "guest image %s: %lld bytes at gpa 0x%llx do not fit in guest RAM (%llu bytes)", path,
+                        (long long)st.st_size, (unsigned long long)gpa, (unsigned long long)vm_mem_size(vm));
     }
     /* One read() returns at most 0x7ffff000 bytes on Linux: read until all of it is in. */
     while (done < size) {
@@ -236,8 +235,8 @@ int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size
             break;
         }
         if (n == 0) {
-            rc = mvm_fail(EIO, "guest image %s: ended at byte %zu of %zu (did it shrink while loading?)", path,
-                          done, size);
+            rc = mvm_fail(EIO, "guest image %s: ended at byte %zu of %zu (did it shrink while loading?)", path, done,
+                          size);
             break;
         }
         done += (size_t)n;

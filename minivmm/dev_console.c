@@ -1,4 +1,5 @@
-/* Console devices: a 16550 subset on COM1 (transmit only, unless a lab's UART claims the port), the 0xe9 debug byte port, the VM's console streams. */
+/* Console devices: a 16550 subset on COM1 (transmit only, unless a lab's UART claims the port), the 0xe9 debug byte
+ * port, the VM's console streams. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -9,13 +10,13 @@
 #include "device.h"
 
 /* 16550 register offsets from the base port, and the bits the guest polls. */
-#define UART_THR 0 /* transmit holding register (DLAB = 0) */
-#define UART_LCR 3
-#define UART_LSR 5
+#define UART_THR      0 /* transmit holding register (DLAB = 0) */
+#define UART_LCR      3
+#define UART_LSR      5
 #define UART_LCR_DLAB 0x80
 #define UART_LSR_THRE 0x20 /* transmit holding register empty */
 #define UART_LSR_TEMT 0x40 /* transmitter empty */
-#define UART_PORTS 8
+#define UART_PORTS    8
 
 struct serial {
     FILE *out;
@@ -32,8 +33,7 @@ static void console_put(FILE *out, uint8_t byte)
     }
 }
 
-static int serial_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t reg, const uint8_t *data,
-                        uint32_t len)
+static int serial_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t reg, const uint8_t *data, uint32_t len)
 {
     struct serial *s = dev->priv;
 
@@ -147,7 +147,7 @@ int vm_console_read(struct mvm_vm *vm, uint8_t *byte)
         return 0;
     fd = fileno(in);
     if (fd >= 0) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         ssize_t n;
 
         /* A terminal or pipe may have nothing yet: the guest polls again (a regular file is always readable). */

@@ -13,8 +13,7 @@
  * MVM_STOP_* to stop the run, or -errno with a message when the VMM itself
  * failed. A guest's mistake is an answer in *ret, never a failure.
  */
-typedef int (*mvm_hypercall_fn)(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS],
-                                int64_t *ret);
+typedef int (*mvm_hypercall_fn)(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
 
 /* A table entry. */
 struct mvm_hypercall {

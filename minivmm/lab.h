@@ -23,9 +23,9 @@ typedef int (*mvm_exit_fn)(struct mvm_vcpu *vcpu, struct kvm_run *run);
  * reference. So any lab runs on top of the reference versions of the others.
  */
 struct mvm_lab_ops {
-    int lab;            /* 1, 2, 3, ... */
-    const char *name;   /* its folder: "lab1-realmode" */
-    bool reference;     /* the reference solution (else a student's version) */
+    int lab;          /* 1, 2, 3, ... */
+    const char *name; /* its folder: "lab1-realmode" */
+    bool reference;   /* the reference solution (else a student's version) */
     /* Exit handlers by KVM_EXIT_* reason. */
     mvm_exit_fn exit[MVM_EXIT_REASONS];
     /* Puts a fresh vCPU in a mode with its entry point at `entry` (gpa, or gva in long mode). */

@@ -20,22 +20,22 @@
 
 #ifndef MVM_LAB_FALLBACK
 /* Defines and registers the lab's ops: MVM_LAB_DEFINE(1, "lab1-realmode", .exit[KVM_EXIT_IO] = ..., ...) */
-#define MVM_LAB_DEFINE(number, folder, ...)                                                                  \
-    static const struct mvm_lab_ops lab_ops = { .lab = (number), .name = (folder), .reference = MVM_LAB_IS_REF, \
-                                                __VA_ARGS__ };                                                \
-    __attribute__((constructor)) static void lab_ops_register(void)                                          \
-    {                                                                                                        \
-        mvm_lab_register(&lab_ops);                                                                          \
+#define MVM_LAB_DEFINE(number, folder, ...)                                                                            \
+    static const struct mvm_lab_ops lab_ops = {                                                                        \
+        .lab = (number), .name = (folder), .reference = MVM_LAB_IS_REF, __VA_ARGS__};                                  \
+    __attribute__((constructor)) static void lab_ops_register(void)                                                    \
+    {                                                                                                                  \
+        mvm_lab_register(&lab_ops);                                                                                    \
     }
 #define MVM_LAB_FORWARD(ret, name, params, args)
 #else
 #define MVM_LAB_DEFINE(number, folder, ...)
 /* A weak labN_x that calls the reference's ref_labN_x; a student's strong labN_x replaces it. */
-#define MVM_LAB_FORWARD(ret, name, params, args) \
-    ret ref_##name params;                       \
-    __attribute__((weak)) ret name params        \
-    {                                            \
-        return ref_##name args;                  \
+#define MVM_LAB_FORWARD(ret, name, params, args)                                                                       \
+    ret ref_##name params;                                                                                             \
+    __attribute__((weak)) ret name params                                                                              \
+    {                                                                                                                  \
+        return ref_##name args;                                                                                        \
     }
 #endif
 

@@ -25,9 +25,9 @@ enum mvm_soft_ev {
     MVM_SOFT_EV_EXCEPTION,
 };
 
-#define MVM_TRACE_F_WRITE 0x01   /* OUT or MMIO write */
-#define MVM_TRACE_F_RIP 0x02     /* rip is known */
-#define MVM_TRACE_F_HW 0x04      /* a userspace exit annotated with the hardware exit (hw_reason) */
+#define MVM_TRACE_F_WRITE   0x01 /* OUT or MMIO write */
+#define MVM_TRACE_F_RIP     0x02 /* rip is known */
+#define MVM_TRACE_F_HW      0x04 /* a userspace exit annotated with the hardware exit (hw_reason) */
 #define MVM_TRACE_F_ISA_VMX 0x10 /* hardware codes are Intel VMX basic exit reasons */
 #define MVM_TRACE_F_ISA_SVM 0x20 /* hardware codes are AMD SVM exit codes */
 
@@ -37,19 +37,19 @@ enum mvm_soft_ev {
  * the clock bpf_ktime_get_ns() reads too.
  */
 struct mvm_trace_event {
-    uint64_t enter_ns; /* the vCPU was entered (KVM_RUN called; kernel: the previous kvm_entry) */
-    uint64_t exit_ns;  /* it exited (KVM_RUN returned; kernel: kvm_exit) */
-    uint64_t done_ns;  /* the exit was handled (handler returned; kernel: the next kvm_entry) */
-    uint64_t rip;      /* guest RIP of the exit when MVM_TRACE_F_RIP */
-    uint64_t addr;     /* port or gpa; kernel: info1 */
-    uint64_t data;     /* up to 8 bytes of I/O data; kernel: info2 */
-    uint32_t reason;   /* KVM_EXIT_*, hardware exit code or MVM_SOFT_EV_*, by source */
-    uint32_t hw_reason;/* the hardware exit behind a userspace exit when MVM_TRACE_F_HW */
-    uint32_t count;    /* I/O repeat count; soft events: how many were folded into this one */
+    uint64_t enter_ns;  /* the vCPU was entered (KVM_RUN called; kernel: the previous kvm_entry) */
+    uint64_t exit_ns;   /* it exited (KVM_RUN returned; kernel: kvm_exit) */
+    uint64_t done_ns;   /* the exit was handled (handler returned; kernel: the next kvm_entry) */
+    uint64_t rip;       /* guest RIP of the exit when MVM_TRACE_F_RIP */
+    uint64_t addr;      /* port or gpa; kernel: info1 */
+    uint64_t data;      /* up to 8 bytes of I/O data; kernel: info2 */
+    uint32_t reason;    /* KVM_EXIT_*, hardware exit code or MVM_SOFT_EV_*, by source */
+    uint32_t hw_reason; /* the hardware exit behind a userspace exit when MVM_TRACE_F_HW */
+    uint32_t count;     /* I/O repeat count; soft events: how many were folded into this one */
     uint8_t vcpu;
-    uint8_t source;    /* enum mvm_trace_src */
-    uint8_t flags;     /* MVM_TRACE_F_* */
-    uint8_t size;      /* I/O or MMIO access size in bytes */
+    uint8_t source; /* enum mvm_trace_src */
+    uint8_t flags;  /* MVM_TRACE_F_* */
+    uint8_t size;   /* I/O or MMIO access size in bytes */
 };
 _Static_assert(sizeof(struct mvm_trace_event) == 64, "trace event layout");
 
@@ -59,11 +59,11 @@ _Static_assert(sizeof(struct mvm_trace_event) == 64, "trace event layout");
  *   blocks: struct mvm_trace_block_header, then `count` events (CRC-32 over them)
  *   end record (struct mvm_trace_file_end): the total, so truncation is detected
  */
-#define MVM_TRACE_MAGIC "MVMTRACE"
-#define MVM_TRACE_VERSION 1
-#define MVM_TRACE_BLOCK_MAGIC 0x4b4c4254u /* "TBLK" */
-#define MVM_TRACE_END_MAGIC 0x444e4554u   /* "TEND" */
-#define MVM_TRACE_BLOCK_EVENTS 256        /* events per block the writer emits (a reader takes 1..65536) */
+#define MVM_TRACE_MAGIC        "MVMTRACE"
+#define MVM_TRACE_VERSION      1
+#define MVM_TRACE_BLOCK_MAGIC  0x4b4c4254u /* "TBLK" */
+#define MVM_TRACE_END_MAGIC    0x444e4554u /* "TEND" */
+#define MVM_TRACE_BLOCK_EVENTS 256         /* events per block the writer emits (a reader takes 1..65536) */
 
 struct mvm_trace_file_header {
     char magic[8];
@@ -90,11 +90,11 @@ struct mvm_trace_block_header {
 struct mvm_trace_file_end {
     uint32_t magic;
     uint32_t reserved;
-    uint64_t events;          /* events in all blocks */
-    uint64_t kernel_exits;    /* kvm:kvm_exit events the kernel tracer saw */
-    uint64_t kernel_to_user;  /* kvm:kvm_userspace_exit events it saw (exits that reached the VMM) */
-    uint64_t dropped;         /* kernel events the BPF ring lost */
-    uint32_t crc;             /* CRC-32 of the 40 bytes above */
+    uint64_t events;         /* events in all blocks */
+    uint64_t kernel_exits;   /* kvm:kvm_exit events the kernel tracer saw */
+    uint64_t kernel_to_user; /* kvm:kvm_userspace_exit events it saw (exits that reached the VMM) */
+    uint64_t dropped;        /* kernel events the BPF ring lost */
+    uint32_t crc;            /* CRC-32 of the 40 bytes above */
     uint32_t reserved2;
 };
 _Static_assert(sizeof(struct mvm_trace_file_end) == 48, "trace end layout");
@@ -168,13 +168,13 @@ void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t 
 
 /* Totals so far. */
 struct mvm_trace_counts {
-    uint64_t events;  /* all events recorded */
-    uint64_t user;    /* userspace exits */
-    uint64_t kernel;  /* in-kernel exits (BPF or soft) */
-    bool kernel_on;         /* the kernel tracer was running */
-    uint64_t kernel_exits;  /* kvm:kvm_exit events the kernel tracer saw */
-    uint64_t kernel_to_user;/* kvm:kvm_userspace_exit events it saw */
-    uint64_t dropped;       /* kernel events lost */
+    uint64_t events;         /* all events recorded */
+    uint64_t user;           /* userspace exits */
+    uint64_t kernel;         /* in-kernel exits (BPF or soft) */
+    bool kernel_on;          /* the kernel tracer was running */
+    uint64_t kernel_exits;   /* kvm:kvm_exit events the kernel tracer saw */
+    uint64_t kernel_to_user; /* kvm:kvm_userspace_exit events it saw */
+    uint64_t dropped;        /* kernel events lost */
 };
 void mvm_trace_counts_get(const struct mvm_trace *t, struct mvm_trace_counts *out);
 /* Copies up to `max` of the newest ring events, oldest first; returns how many. */
@@ -185,7 +185,7 @@ struct mvm_trace_data {
     struct mvm_trace_file_header header;
     struct mvm_trace_event *events;
     size_t count;
-    uint64_t kernel_exits;   /* from the end record; 0 when the kernel tracer was off */
+    uint64_t kernel_exits; /* from the end record; 0 when the kernel tracer was off */
     uint64_t kernel_to_user;
     uint64_t dropped;
 };

@@ -44,7 +44,7 @@ static int libbpf_print_keep(enum libbpf_print_level level, const char *fmt, va_
 /* The kvm tracepoints through tracefs, mounting it when it is not (as root can). */
 static int tracefs_check(void)
 {
-    static const char *const dirs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+    static const char *const dirs[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
     char path[96];
 
     for (int pass = 0; pass < 2; pass++) {
@@ -65,7 +65,7 @@ static int event_handle(void *ctx, void *data, size_t size)
 {
     struct mvm_kexit *k = ctx;
     const struct mvm_kexit_event *e = data;
-    struct mvm_trace_event ev = { 0 };
+    struct mvm_trace_event ev = {0};
 
     if (size < sizeof(*e))
         return 0;
@@ -123,8 +123,7 @@ int mvm_kexit_open(int tgid, struct mvm_kexit **out)
     if (err) {
         err = -err;
         mvm_kexit_close(k);
-        return mvm_fail(err, "cannot attach to the kvm tracepoints: %s",
-                        libbpf_last[0] ? libbpf_last : strerror(err));
+        return mvm_fail(err, "cannot attach to the kvm tracepoints: %s", libbpf_last[0] ? libbpf_last : strerror(err));
     }
     k->rb = ring_buffer__new(bpf_map__fd(k->skel->maps.events), event_handle, k, NULL);
     if (!k->rb) {

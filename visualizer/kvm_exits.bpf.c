@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Kernel-side exit tracer: pairs kvm:kvm_exit with the kvm_entry or kvm_userspace_exit that ends it, for one process. */
+/* Kernel-side exit tracer: pairs kvm:kvm_exit with the kvm_entry or kvm_userspace_exit that ends it, for one process.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>

@@ -39,7 +39,7 @@ static const char usage_text[] =
 
 enum mode { MODE_REPLAY, MODE_LIVE, MODE_RUN };
 
-#define OUT_LINES 64
+#define OUT_LINES  64
 #define MAX_EVENTS (8u << 20)
 
 struct viewer {
@@ -49,15 +49,15 @@ struct viewer {
     uint64_t start_ns;
     struct mvm_trace_event *ev; /* every event so far (replay: the whole file) */
     size_t nev, cap;
-    size_t pos;                 /* events folded into the model */
+    size_t pos; /* events folded into the model */
     uint64_t lost;
-    bool finished;              /* the source will bring no more events */
+    bool finished; /* the source will bring no more events */
     bool has_kernel_counts;
     uint64_t kernel_exits, kernel_to_user, dropped;
 
     struct mvm_trace_live *live;
     char live_path[PATH_MAX];
-    FILE *msgs;               /* the VMM's standard error, shown after the screen closes */
+    FILE *msgs; /* the VMM's standard error, shown after the screen closes */
     pid_t child;
     int child_status;
     int out_fd;
@@ -68,13 +68,13 @@ struct viewer {
 
     struct viz_model m;
     bool paused;
-    bool follow;     /* live and run: show each event as it comes (until r replays them) */
-    int speed;       /* index into speeds */
-    double vt;       /* replay clock: ns of trace time since start */
+    bool follow; /* live and run: show each event as it comes (until r replays them) */
+    int speed;   /* index into speeds */
+    double vt;   /* replay clock: ns of trace time since start */
     bool help;
 };
 
-static const double speeds[] = { 0.001, 0.01, 0.1, 1, 10, 100, 1000, 0 }; /* 0: as fast as possible */
+static const double speeds[] = {0.001, 0.01, 0.1, 1, 10, 100, 1000, 0}; /* 0: as fast as possible */
 #define NSPEEDS ((int)(sizeof(speeds) / sizeof(speeds[0])))
 
 static volatile sig_atomic_t stop_requested;
@@ -298,8 +298,8 @@ static int child_start(struct viewer *v, char **args, int nargs)
         *strrchr(exe, '/') = '\0';
         snprintf(vmm, sizeof(vmm), "%s/minivmm", exe);
     }
-    snprintf(v->live_path, sizeof(v->live_path), "%s/mvm-top.%d.live", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-             (int)getpid());
+    snprintf(v->live_path, sizeof(v->live_path), "%s/mvm-top.%d.live",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
     unlink(v->live_path);
     argv[0] = vmm;
     argv[1] = "run";
@@ -495,7 +495,7 @@ static void human(double x, char *buf, size_t len)
 static void draw_rate(struct viewer *v, int y, int x, int w, int h)
 {
     int nb = viz_model_rate_bins(&v->m), cols = w - 1, rows = h - 1;
-    uint64_t per_col[256] = { 0 }, max = 0;
+    uint64_t per_col[256] = {0}, max = 0;
     int group;
     char line[96], peak[16], per[16];
     double col_s;
@@ -632,7 +632,9 @@ static void draw(struct viewer *v)
     snprintf(head, sizeof(head), " mvm-top %s %s | %s | %zu/%zu exits | %s | %s%s%s", mode_name(v->mode),
              strrchr(v->name, '/') ? strrchr(v->name, '/') + 1 : v->name, v->backend[0] ? v->backend : "?", v->pos,
              v->nev, sp,
-             v->paused ? "PAUSED" : v->pos == v->nev && (v->finished || v->mode == MODE_REPLAY) ? "END" : "RUNNING",
+             v->paused                                                     ? "PAUSED"
+             : v->pos == v->nev && (v->finished || v->mode == MODE_REPLAY) ? "END"
+                                                                           : "RUNNING",
              status, v->lost ? "  LOST EVENTS" : "");
     attron(COLOR_PAIR(C_HEAD) | A_BOLD);
     mvhline(0, 0, ' ', W);
@@ -686,23 +688,29 @@ static bool key_handle(struct viewer *v, int ch)
         return true;
     }
     switch (ch) {
-    case 'q': case 'Q': case 27:
+    case 'q':
+    case 'Q':
+    case 27:
         return false;
-    case ' ': case 'p':
+    case ' ':
+    case 'p':
         v->paused = !v->paused;
         break;
-    case 's': case 'n':
+    case 's':
+    case 'n':
         v->paused = true;
         step_one(v);
         break;
     case 'f':
         filter_next(v);
         break;
-    case '+': case '=':
+    case '+':
+    case '=':
         if (v->speed < NSPEEDS - 1)
             v->speed++;
         break;
-    case '-': case '_':
+    case '-':
+    case '_':
         if (v->speed > 0)
             v->speed--;
         break;
@@ -715,7 +723,8 @@ static bool key_handle(struct viewer *v, int ch)
         v->vt = 0;
         model_rebuild(v);
         break;
-    case 'h': case '?':
+    case 'h':
+    case '?':
         v->help = true;
         break;
     default:
@@ -787,11 +796,11 @@ static int summary(struct viewer *v)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "summary", no_argument, NULL, 's' }, { "speed", required_argument, NULL, 'x' },
-        { "paused", no_argument, NULL, 'p' },  { "wait", required_argument, NULL, 'w' },
-        { "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 },
+        {"summary", no_argument, NULL, 's'}, {"speed", required_argument, NULL, 'x'},
+        {"paused", no_argument, NULL, 'p'},  {"wait", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
     };
-    struct viewer v = { .out_fd = -1, .speed = -1 };
+    struct viewer v = {.out_fd = -1, .speed = -1};
     struct mvm_trace_data data;
     bool want_summary = false;
     double wait_s = 10;
@@ -809,9 +818,15 @@ int main(int argc, char **argv)
     /* run: options stop at the first of minivmm's arguments; replay and live take them anywhere. */
     while ((c = getopt_long(argc, argv, strcmp(cmd, "run") ? ":sx:pw:h" : "+:sx:pw:h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': want_summary = true; break;
-        case 'p': v.paused = true; break;
-        case 'h': fputs(usage_text, stdout); return 0;
+        case 's':
+            want_summary = true;
+            break;
+        case 'p':
+            v.paused = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
         case 'x': {
             char *end;
             double x = strtod(optarg, &end);

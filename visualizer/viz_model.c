@@ -4,9 +4,8 @@
 
 #include "viz_model.h"
 
-const uint64_t viz_lat_bounds[VIZ_LAT_BUCKETS] = { 1000, 4000, 16000, 64000, 256000, UINT64_MAX };
-const char *const viz_lat_labels[VIZ_LAT_BUCKETS] = { "   <1us", "  1-4us", " 4-16us", "16-64us", "64-256us",
-                                                      " >256us" };
+const uint64_t viz_lat_bounds[VIZ_LAT_BUCKETS] = {1000, 4000, 16000, 64000, 256000, UINT64_MAX};
+const char *const viz_lat_labels[VIZ_LAT_BUCKETS] = {"   <1us", "  1-4us", " 4-16us", "16-64us", "64-256us", " >256us"};
 
 void viz_model_init(struct viz_model *m, uint64_t start_ns)
 {
@@ -44,7 +43,7 @@ static void addr_count(struct viz_model *m, uint64_t addr, bool mmio, bool write
         }
     }
     if (m->naddrs < VIZ_ADDRS)
-        m->addrs[m->naddrs++] = (struct viz_addr){ .addr = addr, .mmio = mmio, .write = write, .n = 1 };
+        m->addrs[m->naddrs++] = (struct viz_addr){.addr = addr, .mmio = mmio, .write = write, .n = 1};
 }
 
 static void rate_add(struct viz_model *m, uint64_t t_ns, uint64_t n)

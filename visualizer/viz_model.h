@@ -8,10 +8,10 @@
 
 #include "trace.h"
 
-#define VIZ_KINDS 48
-#define VIZ_ADDRS 256
-#define VIZ_LAST 256
-#define VIZ_RATE_BINS 512
+#define VIZ_KINDS       48
+#define VIZ_ADDRS       256
+#define VIZ_LAST        256
+#define VIZ_RATE_BINS   512
 #define VIZ_LAT_BUCKETS 6
 
 struct viz_kind {
@@ -28,7 +28,7 @@ struct viz_addr {
 };
 
 struct viz_model {
-    uint64_t start_ns;   /* time 0 of the rate graph and the exit list */
+    uint64_t start_ns; /* time 0 of the rate graph and the exit list */
     uint64_t last_ns;
     uint64_t events, user, kernel;
     struct viz_kind kinds[VIZ_KINDS];
@@ -39,9 +39,9 @@ struct viz_model {
     int naddrs;
     struct mvm_trace_event last[VIZ_LAST]; /* ring of the newest events that pass the filter */
     uint64_t nlast;
-    uint64_t rate[VIZ_RATE_BINS];  /* events per bin (that pass the filter) */
-    uint64_t bin_ns;               /* bin width; doubles when the trace outgrows the bins */
-    int filter;                    /* index into kinds, or -1: all */
+    uint64_t rate[VIZ_RATE_BINS]; /* events per bin (that pass the filter) */
+    uint64_t bin_ns;              /* bin width; doubles when the trace outgrows the bins */
+    int filter;                   /* index into kinds, or -1: all */
 };
 
 /* Upper bounds of the latency buckets in ns (the last is open). */

@@ -1,10 +1,11 @@
-/* Bench guest for the exit-cost table, 64-bit: n iterations of the instruction that `kind` (BENCH_KIND_*) names, then GUEST_DONE. */
+/* Bench guest for the exit-cost table, 64-bit: n iterations of the instruction that `kind` (BENCH_KIND_*) names, then
+ * GUEST_DONE. */
 #include <stdint.h>
 
 #include "abi.h"
 #include "bench/bench_abi.h"
 
-static struct mvm_ucall done_call = { .cmd = MVM_UCALL_DONE, .msg = "done" };
+static struct mvm_ucall done_call = {.cmd = MVM_UCALL_DONE, .msg = "done"};
 
 static inline uint32_t rdtsc32(void)
 {
@@ -18,22 +19,22 @@ static inline uint32_t rdtsc32(void)
  * One function per kind: bare, the body n times (for the host's clock); or
  * timed, RDTSC around each body with the delta stored in the sample ring.
  */
-#define KIND_LOOP(name, ...)                                                                              \
-    static void name(uint64_t n, int timed)                                                              \
-    {                                                                                                    \
-        volatile uint32_t *ring = (volatile uint32_t *)BENCH_SAMPLES_GPA;                                \
-                                                                                                         \
-        if (!timed) {                                                                                    \
-            for (uint64_t i = 0; i < n; i++) {                                                           \
-                __VA_ARGS__;                                                                             \
-            }                                                                                            \
-            return;                                                                                      \
-        }                                                                                                \
-        for (uint64_t i = 0; i < n; i++) {                                                               \
-            uint32_t t0 = rdtsc32();                                                                     \
-            __VA_ARGS__;                                                                                 \
-            ring[i % BENCH_SAMPLES_MAX] = rdtsc32() - t0;                                                \
-        }                                                                                                \
+#define KIND_LOOP(name, ...)                                                                                           \
+    static void name(uint64_t n, int timed)                                                                            \
+    {                                                                                                                  \
+        volatile uint32_t *ring = (volatile uint32_t *)BENCH_SAMPLES_GPA;                                              \
+                                                                                                                       \
+        if (!timed) {                                                                                                  \
+            for (uint64_t i = 0; i < n; i++) {                                                                         \
+                __VA_ARGS__;                                                                                           \
+            }                                                                                                          \
+            return;                                                                                                    \
+        }                                                                                                              \
+        for (uint64_t i = 0; i < n; i++) {                                                                             \
+            uint32_t t0 = rdtsc32();                                                                                   \
+            __VA_ARGS__;                                                                                               \
+            ring[i % BENCH_SAMPLES_MAX] = rdtsc32() - t0;                                                              \
+        }                                                                                                              \
     }
 
 static uint64_t hc_ret;
@@ -72,15 +73,19 @@ static void hypercalls(uint64_t n, int timed)
 }
 
 static void (*const kinds[BENCH_KIND_COUNT])(uint64_t n, int timed) = {
-    [BENCH_KIND_NONE] = loop_none,           [BENCH_KIND_OUT] = loop_out,
-    [BENCH_KIND_IN] = loop_in,               [BENCH_KIND_MMIO_READ] = loop_mmio_read,
-    [BENCH_KIND_MMIO_WRITE] = loop_mmio_write, [BENCH_KIND_HLT] = loop_hlt,
-    [BENCH_KIND_CPUID] = loop_cpuid,         [BENCH_KIND_HYPERCALL] = hypercalls,
+    [BENCH_KIND_NONE] = loop_none,
+    [BENCH_KIND_OUT] = loop_out,
+    [BENCH_KIND_IN] = loop_in,
+    [BENCH_KIND_MMIO_READ] = loop_mmio_read,
+    [BENCH_KIND_MMIO_WRITE] = loop_mmio_write,
+    [BENCH_KIND_HLT] = loop_hlt,
+    [BENCH_KIND_CPUID] = loop_cpuid,
+    [BENCH_KIND_HYPERCALL] = hypercalls,
 };
 
 /* Entered with the mem64 register convention: %rdi kind (| BENCH_KIND_TIMED), %rcx iterations. */
 __attribute__((section(".text.start"), noreturn, used)) void _start(uint64_t kind, uint64_t unused_gva,
-                                                                     uint64_t unused_size, uint64_t n)
+                                                                    uint64_t unused_size, uint64_t n)
 {
     (void)unused_gva;
     (void)unused_size;

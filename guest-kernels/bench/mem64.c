@@ -9,7 +9,7 @@
 #define LCG_MUL 6364136223846793005ull
 #define LCG_ADD 1442695040888963407ull
 
-static struct mvm_ucall done_call = { .cmd = MVM_UCALL_DONE, .msg = "done" };
+static struct mvm_ucall done_call = {.cmd = MVM_UCALL_DONE, .msg = "done"};
 
 static inline uint64_t rdtsc(void)
 {
@@ -65,7 +65,7 @@ static void loads(int mode, uint64_t base, uint64_t size, uint64_t n, struct ben
 }
 
 __attribute__((section(".text.start"), noreturn, used)) void _start(uint64_t mode, uint64_t base, uint64_t size,
-                                                                     uint64_t n)
+                                                                    uint64_t n)
 {
     struct bench_result *res = (struct bench_result *)BENCH_RESULT_GPA;
 

@@ -25,7 +25,7 @@ static uint32_t window_read(void)
 
 void guest_main(void)
 {
-    struct desc_table_ptr gdtr = { sizeof(gdt) - 1, (uintptr_t)gdt };
+    struct desc_table_ptr gdtr = {sizeof(gdt) - 1, (uintptr_t)gdt};
     uint32_t before, stale, after;
 
     pages[0][0] = 0xaaaa0000;

@@ -1,4 +1,5 @@
-/* Lab 2 guest: runs in 32-bit protected mode set up by the VMM, checks CR0/CS, and reloads segments from the VMM's GDT. */
+/* Lab 2 guest: runs in 32-bit protected mode set up by the VMM, checks CR0/CS, and reloads segments from the VMM's GDT.
+ */
 #include "runtime/runtime.h"
 
 /* Reloads CS with a far return: the CPU reads the descriptor of `sel` from the GDT. */
@@ -25,8 +26,8 @@ void guest_main(void)
     GUEST_ASSERT_EQ(gdtr.base, MVM_BOOT_GDT_GPA, "GDTR.base: the VMM's boot GDT");
     GUEST_ASSERT_EQ(gdtr.limit, MVM_BOOT_GDT_ENTRIES * 8 - 1, "GDTR.limit: 4 descriptors");
     gdt = addr_ptr(gdtr.base);
-    guest_printf("GDT at 0x%x: code32 %08x%08x data %08x%08x\n", (unsigned)gdtr.base,
-                 (unsigned)(gdt[1] >> 32), (unsigned)gdt[1], (unsigned)(gdt[2] >> 32), (unsigned)gdt[2]);
+    guest_printf("GDT at 0x%x: code32 %08x%08x data %08x%08x\n", (unsigned)gdtr.base, (unsigned)(gdt[1] >> 32),
+                 (unsigned)gdt[1], (unsigned)(gdt[2] >> 32), (unsigned)gdt[2]);
     /* Loading a selector makes the CPU read the VMM's descriptor: a wrong one faults right here. */
     ds_write(MVM_SEL_DATA);
     es_write(MVM_SEL_DATA);

@@ -31,7 +31,7 @@ static __attribute__((noinline)) uint32_t small_read(uint32_t off)
 
 void guest_main(void)
 {
-    struct desc_table_ptr gdtr = { sizeof(gdt) - 1, (uintptr_t)gdt };
+    struct desc_table_ptr gdtr = {sizeof(gdt) - 1, (uintptr_t)gdt};
     uint32_t base = (uint32_t)(uintptr_t)buffer;
     uint32_t v;
 

@@ -30,11 +30,10 @@ __asm__(".section .text.start16, \"ax\"\n"
 
 /* The guest's own GDT: null, flat code (0x08), flat data (0x10), as the SDM's examples encode them. */
 const uint64_t switch_gdt[3] __attribute__((aligned(8))) = {
-    0,
-    0x00cf9a000000ffffull, /* base 0, limit 0xfffff pages, G, D, P, DPL 0, code execute/read */
-    0x00cf92000000ffffull, /* same, data read/write */
+    0, 0x00cf9a000000ffffull, /* base 0, limit 0xfffff pages, G, D, P, DPL 0, code execute/read */
+    0x00cf92000000ffffull,    /* same, data read/write */
 };
-const struct desc_table_ptr switch_gdt_ptr = { sizeof(switch_gdt) - 1, (uintptr_t)switch_gdt };
+const struct desc_table_ptr switch_gdt_ptr = {sizeof(switch_gdt) - 1, (uintptr_t)switch_gdt};
 
 void guest_main(void)
 {

@@ -4,7 +4,7 @@
 static const char greeting[] = "Hello from 64-bit long mode!\n";
 static volatile uint64_t shared_word;
 /* Sent to the VMM by its higher-half address: the VMM must walk the page tables to find it. */
-static struct mvm_ucall alias_print = { .cmd = MVM_UCALL_PRINT, .msg = "printed from a higher-half address" };
+static struct mvm_ucall alias_print = {.cmd = MVM_UCALL_PRINT, .msg = "printed from a higher-half address"};
 
 /* The same guest-physical byte, seen at MVM_HIGHER_HALF_GVA + its identity address. */
 static void *alias_of(const volatile void *p)

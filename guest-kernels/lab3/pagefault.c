@@ -1,7 +1,7 @@
 /* Lab 3 guest: a #PF handler that maps pages on demand, the way an OS backs memory lazily. */
 #include "runtime/runtime.h"
 
-#define LAZY_GVA 0x40000000ull /* 1 GiB: beyond the VMM's identity map, so PDPT entry 1 is empty */
+#define LAZY_GVA   0x40000000ull /* 1 GiB: beyond the VMM's identity map, so PDPT entry 1 is empty */
 #define LAZY_PAGES 4
 
 static uint64_t lazy_pd[512] __attribute__((aligned(4096)));
@@ -10,7 +10,7 @@ static uint8_t lazy_frames[LAZY_PAGES][4096] __attribute__((aligned(4096)));
 static volatile unsigned faults;
 static volatile uint64_t last_cr2, last_error;
 /* Sent by an address that exists only because the handler mapped it. */
-static struct mvm_ucall lazy_print = { .cmd = MVM_UCALL_PRINT, .msg = "printed from a page the guest mapped" };
+static struct mvm_ucall lazy_print = {.cmd = MVM_UCALL_PRINT, .msg = "printed from a page the guest mapped"};
 
 /* The tables are identity-mapped, so a table's physical address is also a pointer to it. */
 static uint64_t *table_at(uint64_t entry)

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #define LAB4_BYTES_PARAMS_GPA 0x80000 /* above the boot page-table pool, inside 2 MiB of RAM */
-#define LAB4_BYTES_MAX 4096
+#define LAB4_BYTES_MAX        4096
 
 enum lab4_bytes_via {
     LAB4_VIA_UART = 1,      /* the polled UART: an IN of LSR and an OUT to THR per byte */

@@ -1,4 +1,5 @@
-/* Lab 4 guest: the hypercall doorbell (one exit per request) and its checks on bad requests (lab4/vmcall: KVM's own). */
+/* Lab 4 guest: the hypercall doorbell (one exit per request) and its checks on bad requests (lab4/vmcall: KVM's own).
+ */
 #include "runtime/hypercall.h"
 #include "runtime/runtime.h"
 
@@ -11,9 +12,9 @@ void guest_main(void)
 
     GUEST_ASSERT_EQ(hypercall(MVM_HC_NOP, 0, 0, 0, 0), 0, "MVM_HC_NOP answers 0 in RAX");
     GUEST_ASSERT_EQ(hc_console_write(msg, sizeof(msg) - 1), sizeof(msg) - 1, "console_write returns len");
-    GUEST_ASSERT_EQ(hc_console_write((const char *)(uintptr_t)(MVM_HIGHER_HALF_GVA + (uintptr_t)alias_msg),
-                                     sizeof(alias_msg) - 1),
-                    sizeof(alias_msg) - 1, "console_write of a higher-half gva (the VMM walks the page tables)");
+    GUEST_ASSERT_EQ(
+        hc_console_write((const char *)(uintptr_t)(MVM_HIGHER_HALF_GVA + (uintptr_t)alias_msg), sizeof(alias_msg) - 1),
+        sizeof(alias_msg) - 1, "console_write of a higher-half gva (the VMM walks the page tables)");
     t0 = hc_clock_ns();
     t1 = hc_clock_ns();
     GUEST_ASSERT(t0 > 0 && t1 >= t0);

@@ -1,4 +1,5 @@
-/* Lab 4 guest: the UART at power-on, probed the way Linux's 8250 driver probes it, set up (115200 8N1, FIFOs), then used. */
+/* Lab 4 guest: the UART at power-on, probed the way Linux's 8250 driver probes it, set up (115200 8N1, FIFOs), then
+ * used. */
 #include "runtime/runtime.h"
 #include "runtime/uart16550.h"
 

@@ -3,7 +3,7 @@
 #include "runtime/runtime.h"
 
 #define KVM_ENOSYS 1000 /* linux/kvm_para.h: KVM's answer to a hypercall number it does not know */
-#define CALLS 1000
+#define CALLS      1000
 
 void guest_main(void)
 {

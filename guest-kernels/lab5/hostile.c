@@ -1,4 +1,5 @@
-/* Lab 5 guest: broken rings on purpose; each must leave the device in NEEDS_RESET with nothing used, then a reset recovers it. */
+/* Lab 5 guest: broken rings on purpose; each must leave the device in NEEDS_RESET with nothing used, then a reset
+ * recovers it. */
 #include "lab5/net.h"
 
 #define IND ((struct vring_desc *)addr_ptr(VIRTIO_NET_INDIRECT))

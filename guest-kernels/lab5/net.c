@@ -3,7 +3,7 @@
 
 void guest_main(void)
 {
-    static const struct mvm_virtio_params defaults = { .packets = 32, .batch = 8, .flags = MVM_VIRTIO_P_EVENT_IDX };
+    static const struct mvm_virtio_params defaults = {.packets = 32, .batch = 8, .flags = MVM_VIRTIO_P_EVENT_IDX};
 
     net_run(&defaults);
 }

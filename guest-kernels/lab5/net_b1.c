@@ -3,7 +3,7 @@
 
 void guest_main(void)
 {
-    static const struct mvm_virtio_params defaults = { .packets = 32, .batch = 1 };
+    static const struct mvm_virtio_params defaults = {.packets = 32, .batch = 1};
 
     net_run(&defaults);
 }

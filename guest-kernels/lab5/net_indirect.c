@@ -4,7 +4,9 @@
 void guest_main(void)
 {
     static const struct mvm_virtio_params defaults = {
-        .packets = 32, .batch = 32, .flags = MVM_VIRTIO_P_INDIRECT | MVM_VIRTIO_P_NO_INTERRUPT,
+        .packets = 32,
+        .batch = 32,
+        .flags = MVM_VIRTIO_P_INDIRECT | MVM_VIRTIO_P_NO_INTERRUPT,
     };
 
     net_run(&defaults);

@@ -1,11 +1,12 @@
-/* Lab 5 guest: the virtio-mmio transport, register by register: identity, feature negotiation, queues, config, interrupt status, reset. */
+/* Lab 5 guest: the virtio-mmio transport, register by register: identity, feature negotiation, queues, config,
+ * interrupt status, reset. */
 #include "lab5/net.h"
 
-#define REG(off) virtio_read32(&net.dev, (off))
+#define REG(off)    virtio_read32(&net.dev, (off))
 #define SET(off, v) virtio_write32(&net.dev, (off), (v))
-#define S_ACK VIRTIO_CONFIG_S_ACKNOWLEDGE
-#define S_DRV VIRTIO_CONFIG_S_DRIVER
-#define S_FOK VIRTIO_CONFIG_S_FEATURES_OK
+#define S_ACK       VIRTIO_CONFIG_S_ACKNOWLEDGE
+#define S_DRV       VIRTIO_CONFIG_S_DRIVER
+#define S_FOK       VIRTIO_CONFIG_S_FEATURES_OK
 
 /* Reset, ACKNOWLEDGE, DRIVER, the 64 feature bits `f`, FEATURES_OK; the Status read back. */
 static uint32_t negotiate(uint64_t f)
@@ -58,7 +59,8 @@ void guest_main(void)
     for (unsigned i = 0; i < 6; i++)
         net.mac[i] = (uint8_t)virtio_config_read(&net.dev, i, 1);
     GUEST_ASSERT_EQ(virtio_config_read(&net.dev, 6, 2), VIRTIO_NET_S_LINK_UP, "config status: link up");
-    GUEST_ASSERT_EQ(REG(VIRTIO_MMIO_CONFIG_GENERATION), gen, "ConfigGeneration unchanged: the config read is consistent");
+    GUEST_ASSERT_EQ(REG(VIRTIO_MMIO_CONFIG_GENERATION), gen,
+                    "ConfigGeneration unchanged: the config read is consistent");
     guest_printf("config: mac %02x:%02x:%02x:%02x:%02x:%02x, link up, generation %u\n", net.mac[0], net.mac[1],
                  net.mac[2], net.mac[3], net.mac[4], net.mac[5], gen);
 

@@ -11,8 +11,7 @@
  * `out %eax, %dx` with DX = MVM_PORT_HYPERCALL: one exit to the VMM. Returns
  * RAX as the VMM left it (>= 0, or -MVM_HC_E*). 32-bit guests: EAX, EBX, ...
  */
-static inline long hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
-                             unsigned long a3)
+static inline long hypercall(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3)
 {
     __asm__ volatile("outl %%eax, %%dx"
                      : "+a"(nr)

@@ -168,7 +168,7 @@ void ucall_send(const struct mvm_ucall *uc)
 
 void ucall(uint32_t cmd, uint32_t line, uint64_t actual, uint64_t expected, const char *msg)
 {
-    struct mvm_ucall uc = { .cmd = cmd, .line = line, .actual = actual, .expected = expected };
+    struct mvm_ucall uc = {.cmd = cmd, .line = line, .actual = actual, .expected = expected};
     size_t i;
 
     for (i = 0; msg && msg[i] && i < MVM_UCALL_MSG_LEN - 1; i++)
@@ -215,7 +215,7 @@ static struct idt_gate idt[32] __attribute__((aligned(16)));
 void idt_set_handler(unsigned vector, void *handler)
 {
     uintptr_t off = (uintptr_t)handler;
-    struct desc_table_ptr p = { .limit = sizeof(idt) - 1, .base = (uintptr_t)idt };
+    struct desc_table_ptr p = {.limit = sizeof(idt) - 1, .base = (uintptr_t)idt};
     struct idt_gate *g;
 
     if (vector >= sizeof(idt) / sizeof(idt[0]))

@@ -28,29 +28,29 @@ void ucall(uint32_t cmd, uint32_t line, uint64_t actual, uint64_t expected, cons
 /* Stops the CPU for good: HLT in a loop (a VMM that resumes only gets HLT again). */
 void __attribute__((noreturn)) guest_halt(void);
 
-#define GUEST_DONE()                                                                                       \
-    do {                                                                                                   \
-        ucall(MVM_UCALL_DONE, __LINE__, 0, 0, "done");                                                     \
-        guest_halt();                                                                                      \
+#define GUEST_DONE()                                                                                                   \
+    do {                                                                                                               \
+        ucall(MVM_UCALL_DONE, __LINE__, 0, 0, "done");                                                                 \
+        guest_halt();                                                                                                  \
     } while (0)
 #define GUEST_SYNC(stage) ucall(MVM_UCALL_SYNC, __LINE__, (stage), 0, "sync")
-#define GUEST_PRINT(msg) ucall(MVM_UCALL_PRINT, __LINE__, 0, 0, (msg))
+#define GUEST_PRINT(msg)  ucall(MVM_UCALL_PRINT, __LINE__, 0, 0, (msg))
 /* Reports the failed condition's text and source line, then halts. */
-#define GUEST_ASSERT(cond)                                                                                 \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            ucall(MVM_UCALL_ASSERT, __LINE__, 0, 1, #cond);                                                \
-            guest_halt();                                                                                  \
-        }                                                                                                  \
+#define GUEST_ASSERT(cond)                                                                                             \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            ucall(MVM_UCALL_ASSERT, __LINE__, 0, 1, #cond);                                                            \
+            guest_halt();                                                                                              \
+        }                                                                                                              \
     } while (0)
 /* Reports actual and expected (as 64-bit numbers) with a message when they differ, then halts. */
-#define GUEST_ASSERT_EQ(actual, expected, msg)                                                             \
-    do {                                                                                                   \
-        uint64_t a_ = (uint64_t)(actual), e_ = (uint64_t)(expected);                                       \
-        if (a_ != e_) {                                                                                    \
-            ucall(MVM_UCALL_ASSERT, __LINE__, a_, e_, (msg));                                              \
-            guest_halt();                                                                                  \
-        }                                                                                                  \
+#define GUEST_ASSERT_EQ(actual, expected, msg)                                                                         \
+    do {                                                                                                               \
+        uint64_t a_ = (uint64_t)(actual), e_ = (uint64_t)(expected);                                                   \
+        if (a_ != e_) {                                                                                                \
+            ucall(MVM_UCALL_ASSERT, __LINE__, a_, e_, (msg));                                                          \
+            guest_halt();                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 /*

@@ -58,8 +58,8 @@ enum uart_probe_step uart_probe(uint16_t base, struct uart_probe_result *res)
 
 const char *uart_probe_step_name(enum uart_probe_step step)
 {
-    static const char *const names[] = { "ok", "IER test", "scratch test", "loopback MSR test", "loopback data test",
-                                         "FIFO test" };
+    static const char *const names[] = {
+        "ok", "IER test", "scratch test", "loopback MSR test", "loopback data test", "FIFO test"};
 
     return (unsigned)step < sizeof(names) / sizeof(names[0]) ? names[step] : "unknown step";
 }

@@ -1,4 +1,5 @@
-/* The guest's 16550A driver, polled: probe (IER, scratch, loopback, FIFO), init, transmit on LSR.THRE, receive on LSR.DR. */
+/* The guest's 16550A driver, polled: probe (IER, scratch, loopback, FIFO), init, transmit on LSR.THRE, receive on
+ * LSR.DR. */
 #ifndef GUEST_UART16550_H
 #define GUEST_UART16550_H
 
@@ -12,11 +13,11 @@
  */
 enum uart_probe_step {
     UART_PROBE_OK,
-    UART_PROBE_IER,      /* IER: 0 and 0x0f written, low nibble read back (Linux's first test) */
-    UART_PROBE_SCRATCH,  /* SCR: 0x55 and 0xaa read back */
-    UART_PROBE_LOOP_MSR, /* MCR = LOOP | OUT2 | RTS: MSR & 0xf0 must be 0x90 */
+    UART_PROBE_IER,       /* IER: 0 and 0x0f written, low nibble read back (Linux's first test) */
+    UART_PROBE_SCRATCH,   /* SCR: 0x55 and 0xaa read back */
+    UART_PROBE_LOOP_MSR,  /* MCR = LOOP | OUT2 | RTS: MSR & 0xf0 must be 0x90 */
     UART_PROBE_LOOP_DATA, /* in loopback, a byte written to THR comes back in RBR with LSR.DR */
-    UART_PROBE_FIFO,     /* FCR = ENABLE_FIFO: IIR bits 7:6 must be 11 (16550A) */
+    UART_PROBE_FIFO,      /* FCR = ENABLE_FIFO: IIR bits 7:6 must be 11 (16550A) */
 };
 struct uart_probe_result {
     enum uart_probe_step step;

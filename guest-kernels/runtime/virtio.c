@@ -115,8 +115,9 @@ int virtq_init(struct virtq *vq, struct virtio_dev *d, uint16_t index, uint16_t 
 
 void virtio_driver_ok(struct virtio_dev *d)
 {
-    virtio_write32(d, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-                                              VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    virtio_write32(d, VIRTIO_MMIO_STATUS,
+                   VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+                       VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 /* Puts the head in the next avail slot; the device sees it only after virtq_publish. */
@@ -148,8 +149,8 @@ int virtq_add(struct virtq *vq, const struct virtq_sg *sg, unsigned out, unsigne
     return head;
 }
 
-int virtq_add_indirect(struct virtq *vq, struct vring_desc *table, const struct virtq_sg *sg, unsigned out,
-                       unsigned in, void *token)
+int virtq_add_indirect(struct virtq *vq, struct vring_desc *table, const struct virtq_sg *sg, unsigned out, unsigned in,
+                       void *token)
 {
     unsigned n = out + in;
     uint16_t head = vq->free_head;
@@ -264,8 +265,8 @@ void virtq_interrupts(struct virtq *vq, bool on)
 
 int virtio_net_init(struct virtio_net *n, uint64_t want, bool rx, uint32_t *got, uint32_t *expected)
 {
-    uint64_t features = want | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) |
-                        (1ull << VIRTIO_NET_F_STATUS);
+    uint64_t features =
+        want | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
     int rc;
 
     memset(n, 0, sizeof(*n));
@@ -282,7 +283,7 @@ int virtio_net_init(struct virtio_net *n, uint64_t want, bool rx, uint32_t *got,
     if (rx) {
         for (unsigned i = 0; i < VIRTIO_NET_RX_QUEUE; i++) {
             uint8_t *buf = addr_ptr(VIRTIO_NET_RX_BUFS + i * VIRTIO_NET_RX_BUF_SIZE);
-            struct virtq_sg sg = { buf, VIRTIO_NET_RX_BUF_SIZE };
+            struct virtq_sg sg = {buf, VIRTIO_NET_RX_BUF_SIZE};
 
             virtq_add(&n->rx, &sg, 0, 1, buf);
         }
@@ -304,13 +305,13 @@ int virtio_net_tx_add(struct virtio_net *n, const void *frame, uint32_t len)
     memcpy(buf + hlen, frame, len);
     if (n->indirect) {
         /* Two entries, header and frame, in this slot's indirect table: one ring descriptor per frame. */
-        struct virtq_sg sg[2] = { { buf, hlen }, { buf + hlen, len } };
+        struct virtq_sg sg[2] = {{buf, hlen}, {buf + hlen, len}};
 
         head = virtq_add_indirect(&n->tx, addr_ptr(VIRTIO_NET_INDIRECT + slot * 2 * sizeof(struct vring_desc)), sg, 2,
                                   0, buf);
     } else {
         /* Header and frame in one buffer: virtio 1.x lets the driver lay the chain out as it likes. */
-        struct virtq_sg sg = { buf, hlen + len };
+        struct virtq_sg sg = {buf, hlen + len};
 
         head = virtq_add(&n->tx, &sg, 1, 0, buf);
     }
@@ -336,7 +337,7 @@ const uint8_t *virtio_net_rx_get(struct virtio_net *n, uint32_t *len, const stru
 void virtio_net_rx_recycle(struct virtio_net *n, const uint8_t *frame)
 {
     uint8_t *buf = (uint8_t *)(uintptr_t)(frame - sizeof(struct virtio_net_hdr_v1));
-    struct virtq_sg sg = { buf, VIRTIO_NET_RX_BUF_SIZE };
+    struct virtq_sg sg = {buf, VIRTIO_NET_RX_BUF_SIZE};
 
     virtq_add(&n->rx, &sg, 0, 1, buf);
 }

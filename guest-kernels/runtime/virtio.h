@@ -18,17 +18,17 @@
 #define VIRTQ_MAX 256 /* the largest queue this driver sets up */
 
 /* Where the drivers' buffers live: guest RAM above the image, identity-mapped (gva == gpa). */
-#define VIRTIO_DMA_GPA 0x100000ul
-#define VIRTIO_NET_RX_BUFS (VIRTIO_DMA_GPA)            /* 128 receive buffers of 2 KiB */
-#define VIRTIO_NET_RX_BUF_SIZE 2048u
-#define VIRTIO_NET_RX_QUEUE 128u
-#define VIRTIO_NET_TX_SLOTS (VIRTIO_DMA_GPA + 0x40000) /* 256 transmit slots of 1 KiB: header + frame */
+#define VIRTIO_DMA_GPA          0x100000ul
+#define VIRTIO_NET_RX_BUFS      (VIRTIO_DMA_GPA) /* 128 receive buffers of 2 KiB */
+#define VIRTIO_NET_RX_BUF_SIZE  2048u
+#define VIRTIO_NET_RX_QUEUE     128u
+#define VIRTIO_NET_TX_SLOTS     (VIRTIO_DMA_GPA + 0x40000) /* 256 transmit slots of 1 KiB: header + frame */
 #define VIRTIO_NET_TX_SLOT_SIZE 1024u
-#define VIRTIO_NET_TX_QUEUE 256u
-#define VIRTIO_NET_INDIRECT (VIRTIO_DMA_GPA + 0x80000) /* 256 indirect tables of 2 descriptors */
-#define VIRTIO_NET_RINGS (VIRTIO_DMA_GPA + 0x90000)    /* the receive, then the transmit queue's rings, 8 KiB each */
-#define VIRTIO_NET_RING_BYTES 0x2000u
-#define VIRTIO_NET_FRAME_MAX (VIRTIO_NET_TX_SLOT_SIZE - sizeof(struct virtio_net_hdr_v1))
+#define VIRTIO_NET_TX_QUEUE     256u
+#define VIRTIO_NET_INDIRECT     (VIRTIO_DMA_GPA + 0x80000) /* 256 indirect tables of 2 descriptors */
+#define VIRTIO_NET_RINGS        (VIRTIO_DMA_GPA + 0x90000) /* the receive, then the transmit queue's rings, 8 KiB each */
+#define VIRTIO_NET_RING_BYTES   0x2000u
+#define VIRTIO_NET_FRAME_MAX    (VIRTIO_NET_TX_SLOT_SIZE - sizeof(struct virtio_net_hdr_v1))
 
 /* One virtio-mmio device. */
 struct virtio_dev {
@@ -40,14 +40,14 @@ struct virtio_dev {
 struct virtq {
     struct virtio_dev *dev;
     uint16_t index, size;
-    struct vring ring;        /* this driver's own pointers to its three areas */
+    struct vring ring; /* this driver's own pointers to its three areas */
     uint16_t free_head, num_free;
-    uint16_t avail_idx;       /* entries added (published to the device by virtq_publish) */
-    uint16_t kicked_idx;      /* avail_idx at the last kick decision: `old` of vring_need_event */
-    uint16_t last_used;       /* the next used entry to take */
+    uint16_t avail_idx;  /* entries added (published to the device by virtq_publish) */
+    uint16_t kicked_idx; /* avail_idx at the last kick decision: `old` of vring_need_event */
+    uint16_t last_used;  /* the next used entry to take */
     bool event_idx;
     uint64_t kicks;
-    void *token[VIRTQ_MAX];   /* the caller's cookie per head */
+    void *token[VIRTQ_MAX]; /* the caller's cookie per head */
 };
 
 /* One buffer of a chain to add: `out` ones (device reads) come before `in` ones (device writes). */
@@ -80,11 +80,13 @@ int virtq_init(struct virtq *vq, struct virtio_dev *d, uint16_t index, uint16_t 
 /* Status |= DRIVER_OK: the device may use the queues. */
 void virtio_driver_ok(struct virtio_dev *d);
 
-/* Adds a chain of out + in buffers, not yet visible to the device. Returns the head, or -1 with too few free descriptors. */
+/* Adds a chain of out + in buffers, not yet visible to the device. Returns the head, or -1 with too few free
+ * descriptors. */
 int virtq_add(struct virtq *vq, const struct virtq_sg *sg, unsigned out, unsigned in, void *token);
-/* Same with one descriptor pointing at an indirect table `table` (out + in entries) the caller owns until it is used. */
-int virtq_add_indirect(struct virtq *vq, struct vring_desc *table, const struct virtq_sg *sg, unsigned out,
-                       unsigned in, void *token);
+/* Same with one descriptor pointing at an indirect table `table` (out + in entries) the caller owns until it is used.
+ */
+int virtq_add_indirect(struct virtq *vq, struct vring_desc *table, const struct virtq_sg *sg, unsigned out, unsigned in,
+                       void *token);
 /* Makes every added chain visible: a write barrier, then avail->idx. */
 void virtq_publish(struct virtq *vq);
 /* After virtq_publish: true when the device wants a kick (avail_event with EVENT_IDX, else used->flags). */
@@ -120,7 +122,8 @@ struct virtio_net {
 int virtio_net_init(struct virtio_net *n, uint64_t want, bool rx, uint32_t *got, uint32_t *expected);
 /* Copies a frame into the next transmit slot behind a zeroed v1 header and adds it (not yet published). -1: no room. */
 int virtio_net_tx_add(struct virtio_net *n, const void *frame, uint32_t len);
-/* The next received frame (its bytes after the header, and length), or NULL; virtio_net_rx_recycle gives its buffer back. */
+/* The next received frame (its bytes after the header, and length), or NULL; virtio_net_rx_recycle gives its buffer
+ * back. */
 const uint8_t *virtio_net_rx_get(struct virtio_net *n, uint32_t *len, const struct virtio_net_hdr_v1 **hdr);
 void virtio_net_rx_recycle(struct virtio_net *n, const uint8_t *frame);
 

@@ -26,8 +26,9 @@
 int lab1_vcpu_setup_real(struct mvm_vcpu *vcpu, uint64_t entry_gpa)
 {
     (void)vcpu;
-    return mvm_fail(ENOSYS, "lab1: lab1_vcpu_setup_real() is not written yet: set CS/DS/ES/FS/GS/SS "
-                            "(selector, base = selector << 4, limit 0xffff) and RIP for entry 0x%llx",
+    return mvm_fail(ENOSYS,
+                    "lab1: lab1_vcpu_setup_real() is not written yet: set CS/DS/ES/FS/GS/SS "
+                    "(selector, base = selector << 4, limit 0xffff) and RIP for entry 0x%llx",
                     (unsigned long long)entry_gpa);
 }
 
@@ -49,10 +50,10 @@ int lab1_vcpu_setup_real(struct mvm_vcpu *vcpu, uint64_t entry_gpa)
 int lab1_exit_io(struct mvm_vcpu *vcpu, struct kvm_run *run)
 {
     (void)vcpu;
-    return mvm_fail(ENOSYS, "lab1: lab1_exit_io() is not written yet: KVM_EXIT_IO %s port 0x%x size %u count %u "
-                            "was not handed to vm_pio_dispatch()",
-                    run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port, run->io.size,
-                    run->io.count);
+    return mvm_fail(ENOSYS,
+                    "lab1: lab1_exit_io() is not written yet: KVM_EXIT_IO %s port 0x%x size %u count %u "
+                    "was not handed to vm_pio_dispatch()",
+                    run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port, run->io.size, run->io.count);
 }
 
 /*

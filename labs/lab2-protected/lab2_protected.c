@@ -27,8 +27,9 @@
 int lab2_gdt_entry_encode(const struct kvm_segment *seg, uint64_t *desc_out)
 {
     (void)desc_out;
-    return mvm_fail(ENOSYS, "lab2: lab2_gdt_entry_encode() is not written yet: pack base 0x%llx, limit 0x%x, "
-                            "type 0x%x and the flag bits into an 8-byte GDT descriptor (x86.h names the fields)",
+    return mvm_fail(ENOSYS,
+                    "lab2: lab2_gdt_entry_encode() is not written yet: pack base 0x%llx, limit 0x%x, "
+                    "type 0x%x and the flag bits into an 8-byte GDT descriptor (x86.h names the fields)",
                     (unsigned long long)seg->base, seg->limit, seg->type);
 }
 
@@ -57,7 +58,8 @@ int lab2_gdt_entry_encode(const struct kvm_segment *seg, uint64_t *desc_out)
 int lab2_vcpu_setup_protected(struct mvm_vcpu *vcpu, uint64_t entry_gpa)
 {
     (void)vcpu;
-    return mvm_fail(ENOSYS, "lab2: lab2_vcpu_setup_protected() is not written yet: write the boot GDT at 0x%x, load "
-                            "CS=0x%x and DS..SS=0x%x as flat 32-bit segments, set CR0.PE and EIP=0x%llx",
+    return mvm_fail(ENOSYS,
+                    "lab2: lab2_vcpu_setup_protected() is not written yet: write the boot GDT at 0x%x, load "
+                    "CS=0x%x and DS..SS=0x%x as flat 32-bit segments, set CR0.PE and EIP=0x%llx",
                     MVM_BOOT_GDT_GPA, MVM_SEL_CODE32, MVM_SEL_DATA, (unsigned long long)entry_gpa);
 }

@@ -31,8 +31,9 @@ int lab3_page_map(struct mvm_vm *vm, struct lab3_pt_pool *pool, uint64_t gva, ui
     (void)vm;
     (void)pool;
     (void)flags;
-    return mvm_fail(ENOSYS, "lab3: lab3_page_map() is not written yet: walk PML4 -> PDPT -> PD (-> PT) for gva 0x%llx, "
-                            "allocating tables, and write the leaf entry for gpa 0x%llx (page size 0x%llx)",
+    return mvm_fail(ENOSYS,
+                    "lab3: lab3_page_map() is not written yet: walk PML4 -> PDPT -> PD (-> PT) for gva 0x%llx, "
+                    "allocating tables, and write the leaf entry for gpa 0x%llx (page size 0x%llx)",
                     (unsigned long long)gva, (unsigned long long)gpa, (unsigned long long)page_size);
 }
 
@@ -52,8 +53,10 @@ int lab3_page_tables_build(struct mvm_vm *vm, struct lab3_pt_pool *pool, uint64_
     (void)vm;
     (void)pool;
     (void)cr3_out;
-    return mvm_fail(ENOSYS, "lab3: lab3_page_tables_build() is not written yet: map [0, 1 GiB) identity (4 KiB pages "
-                            "below 2 MiB, page 0 unmapped) and again at 0x%llx", MVM_HIGHER_HALF_GVA);
+    return mvm_fail(ENOSYS,
+                    "lab3: lab3_page_tables_build() is not written yet: map [0, 1 GiB) identity (4 KiB pages "
+                    "below 2 MiB, page 0 unmapped) and again at 0x%llx",
+                    MVM_HIGHER_HALF_GVA);
 }
 
 /*
@@ -74,8 +77,10 @@ int lab3_page_tables_build(struct mvm_vm *vm, struct lab3_pt_pool *pool, uint64_
 int lab3_vcpu_setup_long(struct mvm_vcpu *vcpu, uint64_t entry_gva, uint64_t cr3)
 {
     (void)vcpu;
-    return mvm_fail(ENOSYS, "lab3: lab3_vcpu_setup_long() is not written yet: CS.L=1, CR3=0x%llx, CR4.PAE, EFER.LME+LMA, "
-                            "CR0.PG, RIP=0x%llx", (unsigned long long)cr3, (unsigned long long)entry_gva);
+    return mvm_fail(ENOSYS,
+                    "lab3: lab3_vcpu_setup_long() is not written yet: CS.L=1, CR3=0x%llx, CR4.PAE, EFER.LME+LMA, "
+                    "CR0.PG, RIP=0x%llx",
+                    (unsigned long long)cr3, (unsigned long long)entry_gva);
 }
 
 /*
@@ -97,6 +102,8 @@ int lab3_gva_to_gpa(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa
 {
     (void)vm;
     (void)gpa_out;
-    return mvm_fail(ENOSYS, "lab3: lab3_gva_to_gpa() is not written yet: walk the guest's page tables at CR3 0x%llx "
-                            "for gva 0x%llx", (unsigned long long)cr3, (unsigned long long)gva);
+    return mvm_fail(ENOSYS,
+                    "lab3: lab3_gva_to_gpa() is not written yet: walk the guest's page tables at CR3 0x%llx "
+                    "for gva 0x%llx",
+                    (unsigned long long)cr3, (unsigned long long)gva);
 }

@@ -5,7 +5,7 @@
 /* The standard long-mode vCPU: the page tables of lab3_page_tables_build in the boot pool, then long mode. */
 static int setup_long(struct mvm_vcpu *vcpu, uint64_t entry_gva)
 {
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
+    struct lab3_pt_pool pool = {.base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE};
     uint64_t cr3;
     int rc = lab3_page_tables_build(vcpu_vm(vcpu), &pool, &cr3);
 

@@ -1,4 +1,5 @@
-/* Lab 4's student functions: the 16550A UART's register model and the hypercall doorbell's decoder, with their contracts. */
+/* Lab 4's student functions: the 16550A UART's register model and the hypercall doorbell's decoder, with their
+ * contracts. */
 #ifndef LAB4_UART_LAB4_H
 #define LAB4_UART_LAB4_H
 
@@ -9,8 +10,8 @@
 #include "hypercall.h"
 #include "mvm.h"
 
-#define LAB4_UART_PORTS 8  /* COM1: MVM_PORT_SERIAL .. + 7 */
-#define LAB4_UART_FIFO 16  /* the 16550A's receive FIFO (transmission here is instant: no transmit FIFO to model) */
+#define LAB4_UART_PORTS    8  /* COM1: MVM_PORT_SERIAL .. + 7 */
+#define LAB4_UART_FIFO     16 /* the 16550A's receive FIFO (transmission here is instant: no transmit FIFO to model) */
 #define LAB4_UART_IER_MASK 0x0f /* IER bits a 16550A has; bits 4-7 read 0 (Linux's probe checks) */
 #define LAB4_UART_MCR_MASK 0x1f /* MCR bits a 16550A has: DTR RTS OUT1 OUT2 LOOP; bits 5-7 read 0 */
 #define LAB4_UART_IIR_FIFO 0xc0 /* IIR bits 7:6 when FCR enabled the FIFOs: "16550A" to a probe */
@@ -30,8 +31,8 @@ struct lab4_uart {
     uint8_t scr; /* scratch */
     uint8_t dll; /* divisor latch, low and high byte: baud = 115200 / divisor */
     uint8_t dlm;
-    uint8_t fcr; /* the FIFO set-up FCR last wrote (ENABLE_FIFO, trigger bits); FCR itself is write-only */
-    uint8_t lsr; /* line status: DR and OE change; THRE and TEMT stay set (transmission is instant) */
+    uint8_t fcr;       /* the FIFO set-up FCR last wrote (ENABLE_FIFO, trigger bits); FCR itself is write-only */
+    uint8_t lsr;       /* line status: DR and OE change; THRE and TEMT stay set (transmission is instant) */
     bool thr_ipending; /* the "THR empty" interrupt condition (IIR 0x2), see lab4_uart_read */
     uint8_t rx[LAB4_UART_FIFO]; /* receive FIFO, a ring: rx_count bytes from rx_head */
     unsigned rx_head;

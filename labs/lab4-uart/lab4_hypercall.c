@@ -30,8 +30,9 @@
 int lab4_hypercall_dispatch(struct mvm_vcpu *vcpu, uint32_t out_size, uint32_t out_value)
 {
     (void)vcpu;
-    return mvm_fail(ENOSYS, "lab4: lab4_hypercall_dispatch() is not written yet: the guest rang the doorbell (OUT "
-                            "of %u bytes, EAX 0x%x, port 0x%x): read RAX, look it up, answer in RAX",
+    return mvm_fail(ENOSYS,
+                    "lab4: lab4_hypercall_dispatch() is not written yet: the guest rang the doorbell (OUT "
+                    "of %u bytes, EAX 0x%x, port 0x%x): read RAX, look it up, answer in RAX",
                     out_size, out_value, MVM_PORT_HYPERCALL);
 }
 
@@ -50,6 +51,8 @@ int lab4_hc_console_write(struct mvm_vcpu *vcpu, void *opaque, const uint64_t ar
     (void)vcpu;
     (void)opaque;
     (void)ret;
-    return mvm_fail(ENOSYS, "lab4: lab4_hc_console_write() is not written yet: the guest asked to print %llu bytes "
-                            "at gva 0x%llx", (unsigned long long)args[1], (unsigned long long)args[0]);
+    return mvm_fail(ENOSYS,
+                    "lab4: lab4_hc_console_write() is not written yet: the guest asked to print %llu bytes "
+                    "at gva 0x%llx",
+                    (unsigned long long)args[1], (unsigned long long)args[0]);
 }

@@ -48,8 +48,7 @@ static int uart_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off
     return lab4_uart_read(&d->u, (unsigned)off, &data[0]);
 }
 
-static int uart_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data,
-                      uint32_t len)
+static int uart_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data, uint32_t len)
 {
     struct uart_dev *d = dev->priv;
 

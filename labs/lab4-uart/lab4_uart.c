@@ -19,10 +19,14 @@
 static int not_yet(const char *what, unsigned reg, int val)
 {
     if (val < 0)
-        return mvm_fail(ENOSYS, "lab4: lab4_uart_read() of register %u (%s) is not written yet: TODO(lab4) in "
-                                "lab4_uart.c", reg, what);
-    return mvm_fail(ENOSYS, "lab4: lab4_uart_write() of 0x%02x to register %u (%s) is not written yet: TODO(lab4) "
-                            "in lab4_uart.c", val, reg, what);
+        return mvm_fail(ENOSYS,
+                        "lab4: lab4_uart_read() of register %u (%s) is not written yet: TODO(lab4) in "
+                        "lab4_uart.c",
+                        reg, what);
+    return mvm_fail(ENOSYS,
+                    "lab4: lab4_uart_write() of 0x%02x to register %u (%s) is not written yet: TODO(lab4) "
+                    "in lab4_uart.c",
+                    val, reg, what);
 }
 
 /*

@@ -20,8 +20,8 @@
 /* The largest queue the device offers (QueueNumMax); a chain never has more buffers than this. */
 #define LAB5_QUEUE_MAX 256
 /* virtio-net's queues: receive (the device writes frames into the driver's buffers) and transmit. */
-#define LAB5_NET_RXQ 0
-#define LAB5_NET_TXQ 1
+#define LAB5_NET_RXQ    0
+#define LAB5_NET_TXQ    1
 #define LAB5_NET_QUEUES 2
 /* The largest Ethernet frame the device moves (no GSO is offered), after the virtio-net header. */
 #define LAB5_NET_FRAME_MAX 1514
@@ -35,13 +35,13 @@
 /* One split virtqueue, device side. The transport fills it at QueueReady = 1 (lab5_virtq_setup). */
 struct lab5_virtq {
     struct mvm_vm *vm;
-    unsigned index;            /* the queue's number, for messages */
-    struct vring ring;         /* num = QueueNum; desc/avail/used: host pointers to the guest's three areas */
+    unsigned index;    /* the queue's number, for messages */
+    struct vring ring; /* num = QueueNum; desc/avail/used: host pointers to the guest's three areas */
     uint64_t desc_gpa, avail_gpa, used_gpa;
-    bool event_idx;            /* VIRTIO_RING_F_EVENT_IDX negotiated: used_event/avail_event instead of flags */
-    bool indirect;             /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
-    uint16_t last_avail_idx;   /* free-running: the next avail->ring slot the device pops */
-    uint16_t used_idx;         /* free-running: the device's copy of used->idx */
+    bool event_idx;          /* VIRTIO_RING_F_EVENT_IDX negotiated: used_event/avail_event instead of flags */
+    bool indirect;           /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+    uint16_t last_avail_idx; /* free-running: the next avail->ring slot the device pops */
+    uint16_t used_idx;       /* free-running: the device's copy of used->idx */
 };
 
 /* One buffer of a chain: guest memory [gpa, gpa + len), already translated to host `hva`. */
@@ -54,10 +54,10 @@ struct lab5_buf {
 
 /* A validated descriptor chain: what the driver made available at one head. */
 struct lab5_chain {
-    uint16_t head;                       /* the head descriptor's index: what goes back in the used element */
+    uint16_t head; /* the head descriptor's index: what goes back in the used element */
     uint16_t nbufs;
-    uint32_t readable;                   /* total bytes of the device-readable buffers */
-    uint32_t writable;                   /* total bytes of the device-writable buffers (they come last) */
+    uint32_t readable; /* total bytes of the device-readable buffers */
+    uint32_t writable; /* total bytes of the device-writable buffers (they come last) */
     struct lab5_buf bufs[LAB5_QUEUE_MAX];
 };
 
@@ -128,11 +128,11 @@ struct lab5_net_stats;
 
 /* What a device behind the transport provides. `dev` is its state. */
 struct lab5_vdev {
-    const char *name;          /* "virtio-net", for messages */
-    uint32_t device_id;        /* VIRTIO_ID_NET, ... */
-    uint64_t features;         /* device-type features offered (the transport adds VERSION_1 and the ring's) */
-    uint32_t config_len;       /* bytes of device configuration at VIRTIO_MMIO_CONFIG */
-    unsigned queues;           /* how many virtqueues */
+    const char *name;    /* "virtio-net", for messages */
+    uint32_t device_id;  /* VIRTIO_ID_NET, ... */
+    uint64_t features;   /* device-type features offered (the transport adds VERSION_1 and the ring's) */
+    uint32_t config_len; /* bytes of device configuration at VIRTIO_MMIO_CONFIG */
+    unsigned queues;     /* how many virtqueues */
     void *dev;
     /* Copies config bytes [off, off + len) into data (the transport checked the range). */
     void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
@@ -192,10 +192,10 @@ struct lab5_net_stats {
 
 /* How the CLI, tests and benchmarks configure the VM's virtio-net device (lab5_net_configure). */
 struct lab5_net_config {
-    FILE *pcap;                        /* transmitted frames go here as a pcap stream (NULL: none); not closed */
-    FILE *log;                         /* one line per device error (NULL: none); the default is stderr */
-    bool no_loopback;                  /* true: transmitted frames do not come back in the receive queue */
-    struct lab5_net_stats *stats_out;  /* updated at every kick and when the device goes away; may be NULL */
+    FILE *pcap;                       /* transmitted frames go here as a pcap stream (NULL: none); not closed */
+    FILE *log;                        /* one line per device error (NULL: none); the default is stderr */
+    bool no_loopback;                 /* true: transmitted frames do not come back in the receive queue */
+    struct lab5_net_stats *stats_out; /* updated at every kick and when the device goes away; may be NULL */
 };
 
 /* The virtio-net device (device ID 1) behind the transport. */

@@ -7,10 +7,10 @@
 #include "device.h"
 #include "lab5-virtio/lab5.h"
 
-#define LAB5_MMIO_MAGIC 0x74726976  /* "virt" */
+#define LAB5_MMIO_MAGIC  0x74726976 /* "virt" */
 #define LAB5_MMIO_VENDOR 0x6d766d6d /* "mmvm" */
 /* Features every device here offers: virtio 1.x, and both ring features the lab implements. */
-#define LAB5_TRANSPORT_FEATURES                                                                                  \
+#define LAB5_TRANSPORT_FEATURES                                                                                        \
     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC))
 
 /* One queue as the driver sets it up through the registers, and the ring once it is ready. */
@@ -162,8 +162,10 @@ static void queue_enable(struct lab5_mmio *t, unsigned q)
     int rc;
 
     if (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
-        lab5_mmio_device_error(t, "QueueReady = 1 for queue %u before FEATURES_OK (Status 0x%x): the driver sets "
-                               "up queues after feature negotiation", q, t->status);
+        lab5_mmio_device_error(t,
+                               "QueueReady = 1 for queue %u before FEATURES_OK (Status 0x%x): the driver sets "
+                               "up queues after feature negotiation",
+                               q, t->status);
         return;
     }
     rc = t->ring->setup(&qu->vq, t->vm, q, qu->num, qu->desc_gpa, qu->avail_gpa, qu->used_gpa, t->driver_features);
@@ -265,8 +267,7 @@ static int reg_write(struct lab5_mmio *t, uint64_t off, uint32_t v)
         return 0;
     case VIRTIO_MMIO_QUEUE_READY:
         if (t->queue_sel >= t->vdev.queues)
-            driver_warn(t, "QueueReady with QueueSel = %u, but the device has %u queues", t->queue_sel,
-                        t->vdev.queues);
+            driver_warn(t, "QueueReady with QueueSel = %u, but the device has %u queues", t->queue_sel, t->vdev.queues);
         else if (v == 0)
             t->queue[t->queue_sel].ready = false;
         else if (!t->queue[t->queue_sel].ready)
@@ -281,8 +282,9 @@ static int reg_write(struct lab5_mmio *t, uint64_t off, uint32_t v)
         if (!(qu = queue_for_setup(t, off)))
             return 0;
         {
-            uint64_t *r = off < VIRTIO_MMIO_QUEUE_AVAIL_LOW ? &qu->desc_gpa
-                          : off < VIRTIO_MMIO_QUEUE_USED_LOW ? &qu->avail_gpa : &qu->used_gpa;
+            uint64_t *r = off < VIRTIO_MMIO_QUEUE_AVAIL_LOW  ? &qu->desc_gpa
+                          : off < VIRTIO_MMIO_QUEUE_USED_LOW ? &qu->avail_gpa
+                                                             : &qu->used_gpa;
 
             (off & 4 ? set_high : set_low)(r, v);
         }
@@ -366,8 +368,8 @@ static int mmio_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off
         return 0;
     }
     if (len != 4 || off % 4) {
-        driver_warn(t, "%u-byte read at register 0x%03llx: virtio-mmio registers take aligned 32-bit accesses",
-                    len, (unsigned long long)off);
+        driver_warn(t, "%u-byte read at register 0x%03llx: virtio-mmio registers take aligned 32-bit accesses", len,
+                    (unsigned long long)off);
         return 0;
     }
     v = reg_read(t, off);
@@ -375,8 +377,7 @@ static int mmio_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off
     return 0;
 }
 
-static int mmio_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data,
-                      uint32_t len)
+static int mmio_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data, uint32_t len)
 {
     struct lab5_mmio *t = dev->priv;
     uint32_t v;
@@ -388,8 +389,8 @@ static int mmio_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t of
         return 0;
     }
     if (len != 4 || off % 4) {
-        driver_warn(t, "%u-byte write at register 0x%03llx: virtio-mmio registers take aligned 32-bit accesses",
-                    len, (unsigned long long)off);
+        driver_warn(t, "%u-byte write at register 0x%03llx: virtio-mmio registers take aligned 32-bit accesses", len,
+                    (unsigned long long)off);
         return 0;
     }
     memcpy(&v, data, 4);

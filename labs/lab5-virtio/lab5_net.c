@@ -1,4 +1,5 @@
-/* Lab 5's device: virtio-net (device ID 1, the v1 header); transmitted frames go to a pcap stream and back to the receive queue. Not a student file. */
+/* Lab 5's device: virtio-net (device ID 1, the v1 header); transmitted frames go to a pcap stream and back to the
+ * receive queue. Not a student file. */
 #include <errno.h>
 #include <linux/virtio_ids.h>
 #include <stddef.h>
@@ -9,8 +10,8 @@
 #include "device.h"
 #include "lab5-virtio/lab5.h"
 
-#define LAB5_NET_HDR_LEN sizeof(struct virtio_net_hdr_v1)
-#define PCAP_MAGIC 0xa1b2c3d4u
+#define LAB5_NET_HDR_LEN       sizeof(struct virtio_net_hdr_v1)
+#define PCAP_MAGIC             0xa1b2c3d4u
 #define PCAP_LINKTYPE_ETHERNET 1u
 
 /* The configuration the driver reads at VIRTIO_MMIO_CONFIG: the MAC and the link status. */
@@ -22,7 +23,7 @@ struct lab5_net {
     struct virtio_net_config config;
     struct lab5_net_config cfg;
     uint64_t tx_frames, tx_bytes, rx_frames, rx_dropped;
-    struct lab5_chain chain;                 /* the chain being serviced (too big for the stack) */
+    struct lab5_chain chain; /* the chain being serviced (too big for the stack) */
     uint8_t frame[LAB5_NET_FRAME_MAX];
 };
 
@@ -67,7 +68,7 @@ static void pcap_record(FILE *f, const uint8_t *frame, uint32_t len)
 static int rx_deliver(struct lab5_net *net, const uint8_t *frame, uint32_t len)
 {
     struct lab5_chain *c = &net->chain;
-    struct virtio_net_hdr_v1 hdr = { .num_buffers = 1 };
+    struct virtio_net_hdr_v1 hdr = {.num_buffers = 1};
     uint16_t old_used = lab5_mmio_used_idx(net->t, LAB5_NET_RXQ);
     uint32_t total = (uint32_t)LAB5_NET_HDR_LEN + len, done = 0;
     int rc = lab5_mmio_pop(net->t, LAB5_NET_RXQ, c);
@@ -77,8 +78,10 @@ static int rx_deliver(struct lab5_net *net, const uint8_t *frame, uint32_t len)
         return rc == -EPROTO ? 0 : rc;
     }
     if (c->readable) {
-        lab5_mmio_device_error(net->t, "receive queue: the chain at head %u has %u device-readable bytes; receive "
-                               "buffers are all device-writable (VRING_DESC_F_WRITE)", c->head, c->readable);
+        lab5_mmio_device_error(net->t,
+                               "receive queue: the chain at head %u has %u device-readable bytes; receive "
+                               "buffers are all device-writable (VRING_DESC_F_WRITE)",
+                               c->head, c->readable);
         return 0;
     }
     if (c->writable < total) {
@@ -89,8 +92,8 @@ static int rx_deliver(struct lab5_net *net, const uint8_t *frame, uint32_t len)
             uint32_t n = c->bufs[i].len < total - done ? c->bufs[i].len : total - done;
 
             for (uint32_t k = 0; k < n; k++, done++)
-                c->bufs[i].hva[k] = done < LAB5_NET_HDR_LEN ? ((const uint8_t *)&hdr)[done]
-                                                            : frame[done - LAB5_NET_HDR_LEN];
+                c->bufs[i].hva[k] =
+                    done < LAB5_NET_HDR_LEN ? ((const uint8_t *)&hdr)[done] : frame[done - LAB5_NET_HDR_LEN];
         }
         net->rx_frames++;
         rc = lab5_mmio_push(net->t, LAB5_NET_RXQ, c->head, total);
@@ -111,7 +114,8 @@ static int tx_service(struct lab5_net *net)
         uint32_t len = 0, skip = (uint32_t)LAB5_NET_HDR_LEN;
 
         if (c->writable || c->readable < LAB5_NET_HDR_LEN || c->readable - LAB5_NET_HDR_LEN > LAB5_NET_FRAME_MAX) {
-            lab5_mmio_device_error(net->t, "transmit queue: the chain at head %u has %u readable and %u writable "
+            lab5_mmio_device_error(net->t,
+                                   "transmit queue: the chain at head %u has %u readable and %u writable "
                                    "bytes; a frame is %zu bytes of header then 0..%u of frame, all device-readable",
                                    head, c->readable, c->writable, LAB5_NET_HDR_LEN, LAB5_NET_FRAME_MAX);
             return 0;
@@ -189,7 +193,7 @@ int lab5_net_add(struct mvm_vm *vm, uint64_t base, const struct lab5_ring_ops *r
         .reset = net_reset,
         .destroy = net_destroy,
     };
-    static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }; /* locally administered */
+    static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}; /* locally administered */
     int rc;
 
     if (!net)
@@ -217,7 +221,7 @@ int lab5_net_configure(struct lab5_net *net, const struct lab5_net_config *cfg)
     lab5_mmio_log_set(net->t, cfg->log);
     if (cfg->pcap) {
         /* The classic pcap header: version 2.4, UTC, microsecond stamps, snap length 65535, Ethernet. */
-        const uint32_t hdr[6] = { PCAP_MAGIC, 2 | 4u << 16, 0, 0, 65535, PCAP_LINKTYPE_ETHERNET };
+        const uint32_t hdr[6] = {PCAP_MAGIC, 2 | 4u << 16, 0, 0, 65535, PCAP_LINKTYPE_ETHERNET};
 
         if (fwrite(hdr, sizeof(hdr), 1, cfg->pcap) != 1)
             return mvm_fail(EIO, "virtio-net: writing the pcap header failed");

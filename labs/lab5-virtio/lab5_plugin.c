@@ -1,4 +1,5 @@
-/* Lab 5 as a plug-in: a virtio-net device on virtio-mmio at MVM_VIRTIO_MMIO_BASE of every VM, serviced by the lab's ring. Not a student file. */
+/* Lab 5 as a plug-in: a virtio-net device on virtio-mmio at MVM_VIRTIO_MMIO_BASE of every VM, serviced by the lab's
+ * ring. Not a student file. */
 #include "lab_plugin.h"
 #include "lab5-virtio/lab5.h"
 

@@ -6,9 +6,9 @@
 #include "lab5-virtio/lab5.h"
 
 /* Bytes of each area for a queue of `num` entries, the event index word included (virtio 1.2, 2.7). */
-#define DESC_BYTES(num) (sizeof(struct vring_desc) * (num))
+#define DESC_BYTES(num)  (sizeof(struct vring_desc) * (num))
 #define AVAIL_BYTES(num) (sizeof(struct vring_avail) + sizeof(uint16_t) * (num) + sizeof(uint16_t))
-#define USED_BYTES(num) (sizeof(struct vring_used) + sizeof(struct vring_used_elem) * (num) + sizeof(uint16_t))
+#define USED_BYTES(num)  (sizeof(struct vring_used) + sizeof(struct vring_used_elem) * (num) + sizeof(uint16_t))
 
 /*
  * Check and map the queue the driver set up (the transport calls this when the
@@ -34,9 +34,11 @@ int lab5_virtq_setup(struct lab5_virtq *vq, struct mvm_vm *vm, unsigned index, u
     (void)vq;
     (void)vm;
     (void)features;
-    return mvm_fail(ENOSYS, "lab5: lab5_virtq_setup() is not written yet: check QueueNum %u (a power of two) and map "
-                    "queue %u's descriptor table 0x%llx, available ring 0x%llx and used ring 0x%llx", num, index,
-                    (unsigned long long)desc_gpa, (unsigned long long)avail_gpa, (unsigned long long)used_gpa);
+    return mvm_fail(ENOSYS,
+                    "lab5: lab5_virtq_setup() is not written yet: check QueueNum %u (a power of two) and map "
+                    "queue %u's descriptor table 0x%llx, available ring 0x%llx and used ring 0x%llx",
+                    num, index, (unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
+                    (unsigned long long)used_gpa);
 }
 
 /*
@@ -69,8 +71,10 @@ int lab5_chain_walk(struct lab5_virtq *vq, uint16_t head, struct lab5_chain *cha
 {
     (void)vq;
     (void)chain;
-    return mvm_fail(ENOSYS, "lab5: lab5_chain_walk() is not written yet: follow the descriptors from head %u "
-                    "(VRING_DESC_F_NEXT, _WRITE, _INDIRECT), translating each buffer", head);
+    return mvm_fail(ENOSYS,
+                    "lab5: lab5_chain_walk() is not written yet: follow the descriptors from head %u "
+                    "(VRING_DESC_F_NEXT, _WRITE, _INDIRECT), translating each buffer",
+                    head);
 }
 
 /*
@@ -97,8 +101,10 @@ int lab5_chain_walk(struct lab5_virtq *vq, uint16_t head, struct lab5_chain *cha
 int lab5_virtq_pop(struct lab5_virtq *vq, struct lab5_chain *chain)
 {
     (void)chain;
-    return mvm_fail(ENOSYS, "lab5: lab5_virtq_pop() is not written yet: queue %u, read avail->idx and pop the head at "
-                    "avail->ring[%u]", vq->index, vq->ring.num ? vq->last_avail_idx % vq->ring.num : 0);
+    return mvm_fail(ENOSYS,
+                    "lab5: lab5_virtq_pop() is not written yet: queue %u, read avail->idx and pop the head at "
+                    "avail->ring[%u]",
+                    vq->index, vq->ring.num ? vq->last_avail_idx % vq->ring.num : 0);
 }
 
 /*
@@ -114,8 +120,10 @@ int lab5_virtq_pop(struct lab5_virtq *vq, struct lab5_chain *chain)
 int lab5_virtq_push(struct lab5_virtq *vq, uint16_t head, uint32_t len)
 {
     (void)len;
-    return mvm_fail(ENOSYS, "lab5: lab5_virtq_push() is not written yet: queue %u, write the used element for head %u "
-                    "and move used->idx to %u", vq->index, head, (uint16_t)(vq->used_idx + 1));
+    return mvm_fail(ENOSYS,
+                    "lab5: lab5_virtq_push() is not written yet: queue %u, write the used element for head %u "
+                    "and move used->idx to %u",
+                    vq->index, head, (uint16_t)(vq->used_idx + 1));
 }
 
 /*

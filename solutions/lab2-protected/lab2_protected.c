@@ -45,8 +45,16 @@ int lab2_gdt_entry_encode(const struct kvm_segment *seg, uint64_t *desc_out)
 static struct kvm_segment segment_flat(uint16_t selector, uint8_t type, bool code64)
 {
     return (struct kvm_segment){
-        .base = 0, .limit = 0xffffffff, .selector = selector, .type = type | X86_SEG_TYPE_ACCESSED,
-        .present = 1, .dpl = 0, .db = !code64, .s = 1, .l = code64, .g = 1,
+        .base = 0,
+        .limit = 0xffffffff,
+        .selector = selector,
+        .type = type | X86_SEG_TYPE_ACCESSED,
+        .present = 1,
+        .dpl = 0,
+        .db = !code64,
+        .s = 1,
+        .l = code64,
+        .g = 1,
     };
 }
 
@@ -57,7 +65,7 @@ int lab2_vcpu_setup_protected(struct mvm_vcpu *vcpu, uint64_t entry_gpa)
         segment_flat(MVM_SEL_DATA, X86_SEG_TYPE_DATA_RW, false),
         segment_flat(MVM_SEL_CODE64, X86_SEG_TYPE_CODE_XR, true),
     };
-    uint64_t gdt[MVM_BOOT_GDT_ENTRIES] = { 0 }; /* entry 0 is the null descriptor */
+    uint64_t gdt[MVM_BOOT_GDT_ENTRIES] = {0}; /* entry 0 is the null descriptor */
     struct kvm_sregs sregs;
     struct kvm_regs regs;
     int rc;

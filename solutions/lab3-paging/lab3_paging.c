@@ -4,7 +4,7 @@
 
 #include "lab_parts.h"
 
-static const char *const level_names[] = { "", "PT", "PD", "PDPT", "PML4" };
+static const char *const level_names[] = {"", "PT", "PD", "PDPT", "PML4"};
 
 /* Bits 63:47 of a canonical address are all equal (48-bit virtual addresses). */
 static bool gva_canonical(uint64_t gva)

@@ -12,7 +12,7 @@ static bool fifo_on(const struct lab4_uart *u)
 /* FCR bits 7:6: 1, 4, 8 or 14 bytes before "received data available" (IIR 0x4) shows. */
 static unsigned rx_trigger(const struct lab4_uart *u)
 {
-    static const unsigned levels[4] = { 1, 4, 8, 14 };
+    static const unsigned levels[4] = {1, 4, 8, 14};
 
     return fifo_on(u) ? levels[UART_FCR_R_TRIG_BITS(u->fcr)] : 1;
 }
@@ -23,7 +23,8 @@ static void rx_clear(struct lab4_uart *u)
     u->lsr &= (uint8_t)~UART_LSR_DR;
 }
 
-/* MSR's high nibble: in loopback the MCR outputs looped back (RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD), else the line. */
+/* MSR's high nibble: in loopback the MCR outputs looped back (RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD), else the line.
+ */
 static uint8_t msr_lines(const struct lab4_uart *u)
 {
     uint8_t m = u->mcr;
@@ -183,4 +184,3 @@ int lab4_uart_write(struct lab4_uart *u, unsigned reg, uint8_t val)
     }
     return mvm_fail(EINVAL, "lab4 UART: write of 0x%02x to register %u; a 16550A has 8 (0..7)", val, reg);
 }
-

@@ -6,9 +6,9 @@
 #include "lab5-virtio/lab5.h"
 
 /* Bytes of each area for a queue of `num` entries, the event index word included (virtio 1.2, 2.7). */
-#define DESC_BYTES(num) (sizeof(struct vring_desc) * (num))
+#define DESC_BYTES(num)  (sizeof(struct vring_desc) * (num))
 #define AVAIL_BYTES(num) (sizeof(struct vring_avail) + sizeof(uint16_t) * (num) + sizeof(uint16_t))
-#define USED_BYTES(num) (sizeof(struct vring_used) + sizeof(struct vring_used_elem) * (num) + sizeof(uint16_t))
+#define USED_BYTES(num)  (sizeof(struct vring_used) + sizeof(struct vring_used_elem) * (num) + sizeof(uint16_t))
 
 int lab5_virtq_setup(struct lab5_virtq *vq, struct mvm_vm *vm, unsigned index, uint16_t num, uint64_t desc_gpa,
                      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features)
@@ -19,18 +19,26 @@ int lab5_virtq_setup(struct lab5_virtq *vq, struct mvm_vm *vm, unsigned index, u
         return mvm_fail(EPROTO, "QueueNum %u: a split queue's size is a power of two from 1 to QueueNumMax (%u)", num,
                         LAB5_QUEUE_MAX);
     if (desc_gpa % VRING_DESC_ALIGN_SIZE || avail_gpa % VRING_AVAIL_ALIGN_SIZE || used_gpa % VRING_USED_ALIGN_SIZE)
-        return mvm_fail(EPROTO, "QueueDesc 0x%llx, QueueDriver 0x%llx, QueueDevice 0x%llx: they must be aligned to "
-                        "%d, %d and %d bytes", (unsigned long long)desc_gpa, (unsigned long long)avail_gpa,
-                        (unsigned long long)used_gpa, VRING_DESC_ALIGN_SIZE, VRING_AVAIL_ALIGN_SIZE,
-                        VRING_USED_ALIGN_SIZE);
+        return mvm_fail(EPROTO,
+                        "QueueDesc 0x%llx, QueueDriver 0x%llx, QueueDevice 0x%llx: they must be aligned to "
+                        "%d, %d and %d bytes",
+                        (unsigned long long)desc_gpa, (unsigned long long)avail_gpa, (unsigned long long)used_gpa,
+                        VRING_DESC_ALIGN_SIZE, VRING_AVAIL_ALIGN_SIZE, VRING_USED_ALIGN_SIZE);
     desc = vm_gpa_to_hva(vm, desc_gpa, DESC_BYTES(num));
     avail = vm_gpa_to_hva(vm, avail_gpa, AVAIL_BYTES(num));
     used = vm_gpa_to_hva(vm, used_gpa, USED_BYTES(num));
     if (!desc || !avail || !used)
         return mvm_fail(EPROTO, "%s 0x%llx: its %zu bytes for %u entries are not all in guest RAM",
-                        !desc ? "QueueDesc" : !avail ? "QueueDriver (the available ring)" : "QueueDevice (the used ring)",
-                        (unsigned long long)(!desc ? desc_gpa : !avail ? avail_gpa : used_gpa),
-                        !desc ? DESC_BYTES(num) : !avail ? AVAIL_BYTES(num) : USED_BYTES(num), num);
+                        !desc    ? "QueueDesc"
+                        : !avail ? "QueueDriver (the available ring)"
+                                 : "QueueDevice (the used ring)",
+                        (unsigned long long)(!desc    ? desc_gpa
+                                             : !avail ? avail_gpa
+                                                      : used_gpa),
+                        !desc    ? DESC_BYTES(num)
+                        : !avail ? AVAIL_BYTES(num)
+                                 : USED_BYTES(num),
+                        num);
     memset(vq, 0, sizeof(*vq));
     vq->vm = vm;
     vq->index = index;
@@ -72,23 +80,29 @@ int lab5_chain_walk(struct lab5_virtq *vq, uint16_t head, struct lab5_chain *cha
         len = le32toh(d.len);
         flags = le16toh(d.flags);
         if (++seen > table_len)
-            return mvm_fail(EPROTO, "the chain at head %u is longer than its %s (%u descriptors): a loop through "
-                            "%s %u?", head, indirect ? "indirect table" : "queue", table_len, where, i);
+            return mvm_fail(EPROTO,
+                            "the chain at head %u is longer than its %s (%u descriptors): a loop through "
+                            "%s %u?",
+                            head, indirect ? "indirect table" : "queue", table_len, where, i);
         if (flags & VRING_DESC_F_INDIRECT) {
             if (!vq->indirect)
-                return mvm_fail(EPROTO, "%s %u has VRING_DESC_F_INDIRECT, but VIRTIO_RING_F_INDIRECT_DESC was not "
-                                "negotiated", where, i);
+                return mvm_fail(EPROTO,
+                                "%s %u has VRING_DESC_F_INDIRECT, but VIRTIO_RING_F_INDIRECT_DESC was not "
+                                "negotiated",
+                                where, i);
             if (indirect)
                 return mvm_fail(EPROTO, "%s %u: an indirect table may not point at another one", where, i);
             if (flags & VRING_DESC_F_NEXT)
                 return mvm_fail(EPROTO, "descriptor %u has both VRING_DESC_F_INDIRECT and VRING_DESC_F_NEXT", i);
             if (len == 0 || len % sizeof(struct vring_desc) || len / sizeof(struct vring_desc) > LAB5_QUEUE_MAX)
-                return mvm_fail(EPROTO, "descriptor %u: indirect table of len %u; expected a multiple of %zu, at most "
-                                "%u entries", i, len, sizeof(struct vring_desc), LAB5_QUEUE_MAX);
+                return mvm_fail(EPROTO,
+                                "descriptor %u: indirect table of len %u; expected a multiple of %zu, at most "
+                                "%u entries",
+                                i, len, sizeof(struct vring_desc), LAB5_QUEUE_MAX);
             table = vm_gpa_to_hva(vq->vm, addr, len);
             if (!table)
-                return mvm_fail(EPROTO, "descriptor %u: indirect table at gpa 0x%llx len %u is not all in guest RAM",
-                                i, (unsigned long long)addr, len);
+                return mvm_fail(EPROTO, "descriptor %u: indirect table at gpa 0x%llx len %u is not all in guest RAM", i,
+                                (unsigned long long)addr, len);
             table_len = len / sizeof(struct vring_desc);
             seen = 0;
             i = 0;
@@ -107,15 +121,17 @@ int lab5_chain_walk(struct lab5_virtq *vq, uint16_t head, struct lab5_chain *cha
             return mvm_fail(EPROTO, "%s %u: buffer at gpa 0x%llx len %u is not all in guest RAM", where, i,
                             (unsigned long long)addr, len);
         if (len > UINT32_MAX - chain->readable - chain->writable)
-            return mvm_fail(EPROTO, "the chain at head %u: its lengths add up to more than 4 GiB at %s %u", head,
-                            where, i);
+            return mvm_fail(EPROTO, "the chain at head %u: its lengths add up to more than 4 GiB at %s %u", head, where,
+                            i);
         if (b->device_writes) {
             chain->writable += len;
         } else {
             /* Compare with the previous buffer, not the writable total: a zero-length writable one counts too. */
             if (chain->nbufs && chain->bufs[chain->nbufs - 1].device_writes)
-                return mvm_fail(EPROTO, "%s %u is device-readable after a device-writable one: in a chain the "
-                                "readable buffers come first", where, i);
+                return mvm_fail(EPROTO,
+                                "%s %u is device-readable after a device-writable one: in a chain the "
+                                "readable buffers come first",
+                                where, i);
             chain->readable += len;
         }
         chain->nbufs++;
@@ -149,9 +165,10 @@ int lab5_virtq_pop(struct lab5_virtq *vq, struct lab5_chain *chain)
     if (avail_idx == vq->last_avail_idx)
         return 0;
     if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->ring.num)
-        return mvm_fail(EPROTO, "avail->idx = %u but the device has popped up to %u: %u entries pending, more than "
-                        "the queue size %u", avail_idx, vq->last_avail_idx,
-                        (uint16_t)(avail_idx - vq->last_avail_idx), vq->ring.num);
+        return mvm_fail(EPROTO,
+                        "avail->idx = %u but the device has popped up to %u: %u entries pending, more than "
+                        "the queue size %u",
+                        avail_idx, vq->last_avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx), vq->ring.num);
     head = le16toh(__atomic_load_n(&vq->ring.avail->ring[vq->last_avail_idx % vq->ring.num], __ATOMIC_RELAXED));
     if (head >= vq->ring.num)
         return mvm_fail(EPROTO, "avail->ring[%u] = %u: a head must be below the queue size %u",

@@ -66,11 +66,11 @@ static int harness_vcpu_setup(struct mvm_vcpu *vcpu, enum harness_mode mode, uin
 static int run_code_in_mode(const void *code, size_t len, uint64_t load_gpa, uint64_t entry_gpa, enum harness_mode mode,
                             harness_vm_hook hook, void *opaque, struct guest_run *run)
 {
-    static const char *const mode_names[] = { "real", "protected", "long" };
+    static const char *const mode_names[] = {"real", "protected", "long"};
     const struct mvm_backend *be;
     struct mvm_vm *vm = NULL;
     struct mvm_vcpu *vcpu;
-    struct mvm_run_opts opts = { .max_exits = 100000, .max_ms = 5000 };
+    struct mvm_run_opts opts = {.max_exits = 100000, .max_ms = 5000};
     FILE *console, *exits;
     int rc;
 

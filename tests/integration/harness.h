@@ -8,16 +8,16 @@
 #include "mvm.h"
 
 struct guest_run {
-    const char *backend;          /* the backend it ran on */
-    char *console;                /* serial + debug port output, NUL-terminated */
+    const char *backend; /* the backend it ran on */
+    char *console;       /* serial + debug port output, NUL-terminated */
     size_t console_len;
-    char *exits;                  /* canonical exit dump, one line per exit */
+    char *exits; /* canonical exit dump, one line per exit */
     size_t exits_len;
     struct mvm_run_result res;
-    struct kvm_regs regs;         /* registers after the run */
+    struct kvm_regs regs; /* registers after the run */
     struct kvm_sregs sregs;
-    int rc;                       /* vcpu_run's return */
-    char error[768];              /* set up or run failure, for messages */
+    int rc;          /* vcpu_run's return */
+    char error[768]; /* set up or run failure, for messages */
 };
 
 /* The backend named by $MINIVMM_BACKEND (auto|kvm|soft; default auto). */
@@ -70,10 +70,10 @@ const char *harness_explain(const struct guest_run *run);
 #include <cmocka.h>
 
 /* Fails the test with a message that says what was expected and how the run ended. */
-#define EXPECT_STOP(run, want)                                                                              \
-    do {                                                                                                    \
-        if ((run)->error[0] || (run)->res.stop != (want))                                                   \
-            fail_msg("expected the guest to end with '%s', but %s", mvm_stop_name(want), harness_explain(run)); \
+#define EXPECT_STOP(run, want)                                                                                         \
+    do {                                                                                                               \
+        if ((run)->error[0] || (run)->res.stop != (want))                                                              \
+            fail_msg("expected the guest to end with '%s', but %s", mvm_stop_name(want), harness_explain(run));        \
     } while (0)
 
 /*

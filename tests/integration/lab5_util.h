@@ -1,4 +1,5 @@
-/* Lab 5 tests' shared helpers: hand-built rings in a small VM, and guest runs with parameters and the device's counters. */
+/* Lab 5 tests' shared helpers: hand-built rings in a small VM, and guest runs with parameters and the device's
+ * counters. */
 #ifndef TESTS_LAB5_UTIL_H
 #define TESTS_LAB5_UTIL_H
 
@@ -11,11 +12,11 @@
 #include "lab5-virtio/lab5.h"
 
 /* Where the hand-built rings live in a 2 MiB VM. */
-#define T_DESC 0x10000
+#define T_DESC  0x10000
 #define T_AVAIL 0x11000
-#define T_USED 0x12000
-#define T_BUF 0x20000
-#define T_NUM 8
+#define T_USED  0x12000
+#define T_BUF   0x20000
+#define T_NUM   8
 
 static inline struct mvm_vm *lab5_vm(void)
 {
@@ -38,10 +39,10 @@ static inline void lab5_vq(struct mvm_vm *vm, struct lab5_virtq *vq, uint64_t fe
                  T_USED, mvm_error());
 }
 
-static inline void desc_put(struct mvm_vm *vm, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
-                            uint16_t flags, uint16_t next)
+static inline void desc_put(struct mvm_vm *vm, uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+                            uint16_t next)
 {
-    struct vring_desc d = { .addr = addr, .len = len, .flags = flags, .next = next };
+    struct vring_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
 
     assert_int_equal(vm_write(vm, table + i * sizeof(d), &d, sizeof(d)), 0);
 }
@@ -75,7 +76,7 @@ static inline int lab5_hook(struct mvm_vm *vm, void *opaque)
 {
     struct lab5_run *r = opaque;
     struct lab5_net *net = lab5_net_find(vm);
-    struct lab5_net_config cfg = { .log = r->log_f, .stats_out = &r->stats };
+    struct lab5_net_config cfg = {.log = r->log_f, .stats_out = &r->stats};
 
     if (!net)
         return mvm_fail(ENODEV, "no virtio-net device at 0x%x: lab 5's vm_init did not add it", MVM_VIRTIO_MMIO_BASE);

@@ -64,9 +64,8 @@ static void hello_serial(void **state)
         fail_msg("serial output: expected \"Hello from real mode!\\n\", got \"%s\"", run.console);
     /* One OUT per character, plus the OUT of GUEST_DONE. */
     if (run.res.by_reason[KVM_EXIT_IO] != strlen(want) + 1 || run.res.exits != strlen(want) + 1)
-        fail_msg("expected exactly %zu KVM_EXIT_IO exits (one per OUT), got %llu IO of %llu exits",
-                 strlen(want) + 1, (unsigned long long)run.res.by_reason[KVM_EXIT_IO],
-                 (unsigned long long)run.res.exits);
+        fail_msg("expected exactly %zu KVM_EXIT_IO exits (one per OUT), got %llu IO of %llu exits", strlen(want) + 1,
+                 (unsigned long long)run.res.by_reason[KVM_EXIT_IO], (unsigned long long)run.res.exits);
     assert_int_equal(harness_count_exits(&run, "IO out port=0x03f8 size=1 count=1 data=48"), 1);
     harness_free(&run);
 }
@@ -90,15 +89,15 @@ static void io_in_and_string(void **state)
     harness_run_guest("lab1/io", &run);
     EXPECT_STOP(&run, MVM_STOP_DONE);
     {
-    static const char line[] = "string I/O: rep outsb exits once per byte\n";
+        static const char line[] = "string I/O: rep outsb exits once per byte\n";
 
-    if (strcmp(run.console, line))
-        fail_msg("rep outsb: expected \"%s\" on the serial console, got \"%s\"", line, run.console);
-    if (harness_count_exits(&run, "IO out port=0x03f8 size=1 count=1 ") != (int)strlen(line))
-        fail_msg("rep outsb of %zu bytes: KVM exits once per byte; exits were:\n%s", strlen(line), run.exits);
-    if (harness_count_exits(&run, "IO in port=0x03ff size=1 count=4 data=5a5a5a5a") != 1)
-        fail_msg("rep insb of 4 bytes must be one exit whose data the VMM fills (5a5a5a5a); exits were:\n%s",
-                 run.exits);
+        if (strcmp(run.console, line))
+            fail_msg("rep outsb: expected \"%s\" on the serial console, got \"%s\"", line, run.console);
+        if (harness_count_exits(&run, "IO out port=0x03f8 size=1 count=1 ") != (int)strlen(line))
+            fail_msg("rep outsb of %zu bytes: KVM exits once per byte; exits were:\n%s", strlen(line), run.exits);
+        if (harness_count_exits(&run, "IO in port=0x03ff size=1 count=4 data=5a5a5a5a") != 1)
+            fail_msg("rep insb of 4 bytes must be one exit whose data the VMM fills (5a5a5a5a); exits were:\n%s",
+                     run.exits);
     }
     harness_free(&run);
 }
@@ -106,11 +105,8 @@ static void io_in_and_string(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(setup_real_low),
-        cmocka_unit_test(halt_is_one_exit),
-        cmocka_unit_test(hello_serial),
-        cmocka_unit_test(arith_checks_pass),
-        cmocka_unit_test(io_in_and_string),
+        cmocka_unit_test(setup_real_low),    cmocka_unit_test(halt_is_one_exit), cmocka_unit_test(hello_serial),
+        cmocka_unit_test(arith_checks_pass), cmocka_unit_test(io_in_and_string),
     };
 
     return harness_main(argc, argv, "lab1", tests, sizeof(tests) / sizeof(tests[0]));

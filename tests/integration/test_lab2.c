@@ -8,8 +8,8 @@
 /* A flat 4 GiB ring-0 segment as KVM reports one after a load (type with the accessed bit). */
 static struct kvm_segment flat(uint8_t type, bool code64)
 {
-    return (struct kvm_segment){ .limit = 0xffffffff, .type = type, .present = 1, .s = 1, .g = 1,
-                                 .db = !code64, .l = code64 };
+    return (struct kvm_segment){
+        .limit = 0xffffffff, .type = type, .present = 1, .s = 1, .g = 1, .db = !code64, .l = code64};
 }
 
 static void expect_encoding(const char *what, const struct kvm_segment *seg, uint64_t want)
@@ -40,13 +40,14 @@ static void gdt_encode_flat(void **state)
 /* A segment with every field different, so each one's place shows. */
 static void gdt_encode_fields(void **state)
 {
-    struct kvm_segment seg = { .base = 0x12345678, .limit = 0xabcde, .type = 0x2, .present = 1, .dpl = 3,
-                               .s = 1, .avl = 1 };
-    struct kvm_segment pages = { .base = 0xff000000, .limit = 0x0fffffff, .type = 0x3, .present = 1, .s = 1,
-                                 .db = 1, .g = 1 };
+    struct kvm_segment seg = {
+        .base = 0x12345678, .limit = 0xabcde, .type = 0x2, .present = 1, .dpl = 3, .s = 1, .avl = 1};
+    struct kvm_segment pages = {
+        .base = 0xff000000, .limit = 0x0fffffff, .type = 0x3, .present = 1, .s = 1, .db = 1, .g = 1};
 
     (void)state;
-    /* base 31:24 = 0x12, flags 0x1 (AVL) | limit 19:16 0xa, access 0xf2 (P, DPL 3, S, type 2), base 23:0, limit 15:0. */
+    /* base 31:24 = 0x12, flags 0x1 (AVL) | limit 19:16 0xa, access 0xf2 (P, DPL 3, S, type 2), base 23:0, limit 15:0.
+     */
     expect_encoding("base 0x12345678, byte-granular limit 0xabcde, DPL 3, AVL", &seg, 0x121af2345678bcdeull);
     /* G=1: the field holds the limit in 4 KiB units, 0x0fffffff >> 12 = 0xffff. */
     expect_encoding("base 0xff000000, limit 256 MiB with G=1", &pages, 0xffc093000000ffffull);
@@ -81,7 +82,8 @@ static void setup_protected_sregs(void **state)
     if (s.ds.selector != MVM_SEL_DATA || s.ss.selector != MVM_SEL_DATA || s.ds.limit != 0xffffffff || !s.ss.db ||
         (s.ds.type & 0xa) != 0x2)
         fail_msg("DS/SS: expected selector 0x10, a flat writable data segment with B=1; got DS 0x%x limit 0x%x "
-                 "type 0x%x, SS 0x%x db %u", s.ds.selector, s.ds.limit, s.ds.type, s.ss.selector, s.ss.db);
+                 "type 0x%x, SS 0x%x db %u",
+                 s.ds.selector, s.ds.limit, s.ds.type, s.ss.selector, s.ss.db);
     if (s.gdt.base != MVM_BOOT_GDT_GPA || s.gdt.limit != MVM_BOOT_GDT_ENTRIES * 8 - 1)
         fail_msg("GDTR: expected base 0x%x limit %d (4 descriptors), got base 0x%llx limit %u", MVM_BOOT_GDT_GPA,
                  MVM_BOOT_GDT_ENTRIES * 8 - 1, (unsigned long long)s.gdt.base, s.gdt.limit);
@@ -90,8 +92,8 @@ static void setup_protected_sregs(void **state)
     assert_int_equal(lab2_gdt_entry_encode(&s.cs, &want), 0);
     if (gdt[1] != want)
         fail_msg("GDT entry 1 (selector 0x08) in guest memory is 0x%016llx, but CS's hidden state encodes to "
-                 "0x%016llx: write the boot GDT at MVM_BOOT_GDT_GPA", (unsigned long long)gdt[1],
-                 (unsigned long long)want);
+                 "0x%016llx: write the boot GDT at MVM_BOOT_GDT_GPA",
+                 (unsigned long long)gdt[1], (unsigned long long)want);
     if (gdt[0] != 0)
         fail_msg("GDT entry 0 must be the null descriptor, got 0x%016llx", (unsigned long long)gdt[0]);
     if (r.rip != 0x1000 || r.rflags != 0x2 || r.rsp != MVM_BOOT_STACK_TOP)
@@ -143,18 +145,16 @@ static void guest_switches_itself(void **state)
         fail_msg("lab2_gdt_entry_encode() refused the CPU's own CS/DS state: %s", mvm_error());
     if (enc_cs != gdt1 || enc_ds != gdt2)
         fail_msg("the CPU loaded CS and DS from the guest's descriptors 0x%016llx and 0x%016llx; encoding that "
-                 "hidden state gives 0x%016llx and 0x%016llx", gdt1, gdt2, (unsigned long long)enc_cs,
-                 (unsigned long long)enc_ds);
+                 "hidden state gives 0x%016llx and 0x%016llx",
+                 gdt1, gdt2, (unsigned long long)enc_cs, (unsigned long long)enc_ds);
     harness_free(&run);
 }
 
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gdt_encode_flat),
-        cmocka_unit_test(gdt_encode_fields),
-        cmocka_unit_test(setup_protected_sregs),
-        cmocka_unit_test(hello32_runs),
+        cmocka_unit_test(gdt_encode_flat),       cmocka_unit_test(gdt_encode_fields),
+        cmocka_unit_test(setup_protected_sregs), cmocka_unit_test(hello32_runs),
         cmocka_unit_test(guest_switches_itself),
     };
 

@@ -1,4 +1,5 @@
-/* Lab 3 visible tests: page tables (4 KiB, 2 MiB, higher half), the GVA -> GPA walker, long mode, an MMIO exit from a RAM hole. */
+/* Lab 3 visible tests: page tables (4 KiB, 2 MiB, higher half), the GVA -> GPA walker, long mode, an MMIO exit from a
+ * RAM hole. */
 #include <errno.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static int walk_ref(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t *gpa
     return 0;
 }
 
-static const char *const level_names[] = { "", "PT", "PD", "PDPT", "PML4" };
+static const char *const level_names[] = {"", "PT", "PD", "PDPT", "PML4"};
 
 static void expect_mapping(struct mvm_vm *vm, uint64_t cr3, uint64_t gva, uint64_t want_gpa, int want_leaf)
 {
@@ -78,7 +79,7 @@ static void expect_unmapped(struct mvm_vm *vm, uint64_t cr3, uint64_t gva)
 static void page_map_4k_and_2m(void **state)
 {
     struct mvm_vm *vm = vm_small();
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
+    struct lab3_pt_pool pool = {.base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE};
     int rc;
 
     (void)state;
@@ -106,17 +107,17 @@ static void page_map_4k_and_2m(void **state)
 static void tables_identity_and_higher_half(void **state)
 {
     struct mvm_vm *vm = vm_small();
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
+    struct lab3_pt_pool pool = {.base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE};
     uint64_t cr3 = 0;
 
     (void)state;
     if (lab3_page_tables_build(vm, &pool, &cr3) != 0)
         fail_msg("lab3_page_tables_build failed: %s", mvm_error());
     assert_int_equal(cr3, pool.pml4_gpa);
-    expect_unmapped(vm, cr3, 0);                       /* page 0: NULL faults */
-    expect_mapping(vm, cr3, 0x1000, 0x1000, 1);        /* the image */
+    expect_unmapped(vm, cr3, 0);                /* page 0: NULL faults */
+    expect_mapping(vm, cr3, 0x1000, 0x1000, 1); /* the image */
     expect_mapping(vm, cr3, 0x1fffff, 0x1fffff, 1);
-    expect_mapping(vm, cr3, 0x400000, 0x400000, 2);    /* beyond RAM, still mapped */
+    expect_mapping(vm, cr3, 0x400000, 0x400000, 2); /* beyond RAM, still mapped */
     expect_mapping(vm, cr3, 0x3fffffff, 0x3fffffff, 2);
     expect_unmapped(vm, cr3, 0x40000000);
     expect_mapping(vm, cr3, MVM_HIGHER_HALF_GVA + 0x1234, 0x1234, 2);
@@ -134,10 +135,12 @@ static uint64_t tables_by_hand(struct mvm_vm *vm)
 {
     const uint64_t pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000, pt = 0x13000, hpdpt = 0x14000, hpd = 0x15000;
     const uint64_t up = X86_PTE_P | X86_PTE_RW, big = up | X86_PTE_PS;
-    const struct { uint64_t gpa, value; } entries[] = {
-        { pml4 + 0 * 8, pdpt | up },    { pdpt + 0 * 8, pd | up },   { pd + 0 * 8, pt | up },
-        { pt + 5 * 8, 0x9000 | up },    { pd + 2 * 8, 0x600000 | big },
-        { pml4 + 511 * 8, hpdpt | up }, { hpdpt + 510 * 8, hpd | up }, { hpd + 0 * 8, 0 | big },
+    const struct {
+        uint64_t gpa, value;
+    } entries[] = {
+        {pml4 + 0 * 8, pdpt | up},   {pdpt + 0 * 8, pd | up},      {pd + 0 * 8, pt | up},
+        {pt + 5 * 8, 0x9000 | up},   {pd + 2 * 8, 0x600000 | big}, {pml4 + 511 * 8, hpdpt | up},
+        {hpdpt + 510 * 8, hpd | up}, {hpd + 0 * 8, 0 | big},
     };
 
     for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
@@ -147,12 +150,18 @@ static uint64_t tables_by_hand(struct mvm_vm *vm)
 
 static void walker_translates(void **state)
 {
-    static const struct { uint64_t gva, gpa; } cases[] = {
-        { 0x5000, 0x9000 }, { 0x5abc, 0x9abc }, { 0x5fff, 0x9fff },           /* 4 KiB: 12 bits of offset */
-        { 0x400000, 0x600000 }, { 0x5fffff, 0x7fffff }, { 0x412345, 0x612345 }, /* 2 MiB: 21 bits */
-        { MVM_HIGHER_HALF_GVA + 0x1234, 0x1234 },                              /* the top of the address space */
+    static const struct {
+        uint64_t gva, gpa;
+    } cases[] = {
+        {0x5000, 0x9000},
+        {0x5abc, 0x9abc},
+        {0x5fff, 0x9fff}, /* 4 KiB: 12 bits of offset */
+        {0x400000, 0x600000},
+        {0x5fffff, 0x7fffff},
+        {0x412345, 0x612345},                   /* 2 MiB: 21 bits */
+        {MVM_HIGHER_HALF_GVA + 0x1234, 0x1234}, /* the top of the address space */
     };
-    static const uint64_t unmapped[] = { 0x4000, 0x6000, 0x200000, 0x40000000, 0x8000000000ull };
+    static const uint64_t unmapped[] = {0x4000, 0x6000, 0x200000, 0x40000000, 0x8000000000ull};
     struct mvm_vm *vm = vm_small();
     uint64_t cr3 = tables_by_hand(vm), gpa;
     int rc;
@@ -163,8 +172,8 @@ static void walker_translates(void **state)
         rc = lab3_gva_to_gpa(vm, cr3, cases[i].gva, &gpa);
         if (rc != 0 || gpa != cases[i].gpa)
             fail_msg("lab3_gva_to_gpa(gva 0x%llx): expected gpa 0x%llx, got rc %d gpa 0x%llx (%s)",
-                     (unsigned long long)cases[i].gva, (unsigned long long)cases[i].gpa, rc,
-                     (unsigned long long)gpa, rc ? mvm_error() : "wrong address");
+                     (unsigned long long)cases[i].gva, (unsigned long long)cases[i].gpa, rc, (unsigned long long)gpa,
+                     rc ? mvm_error() : "wrong address");
     }
     for (size_t i = 0; i < sizeof(unmapped) / sizeof(unmapped[0]); i++) {
         rc = lab3_gva_to_gpa(vm, cr3, unmapped[i], &gpa);
@@ -197,11 +206,12 @@ static void setup_long_sregs(void **state)
     if ((s.cr0 & (X86_CR0_PE | X86_CR0_PG)) != (X86_CR0_PE | X86_CR0_PG) || !(s.cr4 & X86_CR4_PAE) ||
         (s.efer & (X86_EFER_LME | X86_EFER_LMA)) != (X86_EFER_LME | X86_EFER_LMA) || s.cr3 != cr3)
         fail_msg("long mode needs CR0.PE+PG, CR4.PAE, EFER.LME+LMA and CR3 = the PML4; got CR0 0x%llx CR4 0x%llx "
-                 "EFER 0x%llx CR3 0x%llx (want 0x%llx)", (unsigned long long)s.cr0, (unsigned long long)s.cr4,
-                 (unsigned long long)s.efer, (unsigned long long)s.cr3, (unsigned long long)cr3);
+                 "EFER 0x%llx CR3 0x%llx (want 0x%llx)",
+                 (unsigned long long)s.cr0, (unsigned long long)s.cr4, (unsigned long long)s.efer,
+                 (unsigned long long)s.cr3, (unsigned long long)cr3);
     if (s.cs.selector != MVM_SEL_CODE64 || !s.cs.l || s.cs.db)
-        fail_msg("CS: expected selector 0x18 with L=1 and D=0 (64-bit code), got 0x%x L=%u D=%u", s.cs.selector,
-                 s.cs.l, s.cs.db);
+        fail_msg("CS: expected selector 0x18 with L=1 and D=0 (64-bit code), got 0x%x L=%u D=%u", s.cs.selector, s.cs.l,
+                 s.cs.db);
     if (r.rip != 0x1000)
         fail_msg("RIP: expected 0x1000, got 0x%llx", (unsigned long long)r.rip);
     vm_destroy(vm);
@@ -261,7 +271,8 @@ static void mmio_exit_adds_slot(void **state)
     if (run.res.by_reason[KVM_EXIT_MMIO] != 1 ||
         harness_count_exits(&run, "MMIO read gpa=0x0000000000400000 len=4 data=00000000") != 1)
         fail_msg("the guest's page tables map gpa 0x400000, but no memory slot backs it: the first read must be "
-                 "exactly one KVM_EXIT_MMIO, and after the VMM adds a slot none follow. Exits:\n%s", run.exits);
+                 "exactly one KVM_EXIT_MMIO, and after the VMM adds a slot none follow. Exits:\n%s",
+                 run.exits);
     if (!strstr(run.console, "1024 writes and reads there, no further exits"))
         fail_msg("lab3/mmio did not finish its checks on the new RAM:\n%s", run.console);
     harness_free(&run);
@@ -270,12 +281,9 @@ static void mmio_exit_adds_slot(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(page_map_4k_and_2m),
-        cmocka_unit_test(tables_identity_and_higher_half),
-        cmocka_unit_test(walker_translates),
-        cmocka_unit_test(setup_long_sregs),
-        cmocka_unit_test(hello64_runs),
-        cmocka_unit_test(mmio_exit_adds_slot),
+        cmocka_unit_test(page_map_4k_and_2m), cmocka_unit_test(tables_identity_and_higher_half),
+        cmocka_unit_test(walker_translates),  cmocka_unit_test(setup_long_sregs),
+        cmocka_unit_test(hello64_runs),       cmocka_unit_test(mmio_exit_adds_slot),
     };
 
     return harness_main(argc, argv, "lab3", tests, sizeof(tests) / sizeof(tests[0]));

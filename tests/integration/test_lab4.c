@@ -1,4 +1,5 @@
-/* Lab 4 visible tests: the 16550A's registers (reset, divisor latch, Linux's probe, loopback, FIFO), guests on the UART, the hypercall table. */
+/* Lab 4 visible tests: the 16550A's registers (reset, divisor latch, Linux's probe, loopback, FIFO), guests on the
+ * UART, the hypercall table. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,8 +8,8 @@
 #include "harness.h"
 #include "lab4-uart/lab4.h"
 
-static const char *const reg_names[8] = { "RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR" };
-static const char *const wreg_names[8] = { "THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR" };
+static const char *const reg_names[8] = {"RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
+static const char *const wreg_names[8] = {"THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR"};
 
 /* A UART model on the test's bench: what it transmits lands in `out`. */
 struct bench_uart {
@@ -90,7 +91,8 @@ static void uart_divisor_latch(void **state)
     wr(&b, UART_DLM, 0x00, "DLM");
     if (b.n != 0)
         fail_msg("with LCR.DLAB set, offset 0 is the divisor latch (DLL), not THR: nothing may be transmitted, "
-                 "but %zu byte(s) went out", b.n);
+                 "but %zu byte(s) went out",
+                 b.n);
     expect_reg(&b, UART_DLL, 0x0c, "DLAB=1: offset 0 is DLL");
     expect_reg(&b, UART_DLM, 0x00, "DLAB=1: offset 1 is DLM");
     expect_reg(&b, UART_LCR, 0x83, "LCR reads back");
@@ -131,40 +133,40 @@ static void replay(struct bench_uart *b, const struct access *seq, size_t n, con
 static void uart_linux_probe(void **state)
 {
     static const struct access probe[] = {
-        { false, UART_IER, 0x00, "save IER" },
-        { true, UART_IER, 0x00, "IER = 0" },
-        { false, UART_IER, 0x00, "IER & 0x0f must read 0" },
-        { true, UART_IER, 0x0f, "IER = UART_IER_ALL" },
-        { false, UART_IER, 0x0f, "IER & 0x0f must read 0x0f" },
-        { true, UART_IER, 0x00, "restore IER" },
-        { false, UART_MCR, 0x00, "save MCR" },
-        { false, UART_LCR, 0x00, "save LCR" },
-        { true, UART_MCR, UART_MCR_LOOP | 0x0a, "MCR = LOOP | OUT2 | RTS" },
-        { false, UART_MSR, 0x90, "loopback: MSR & 0xf0 must be 0x90 (DCD from OUT2, CTS from RTS)" },
-        { true, UART_MCR, 0x00, "restore MCR" },
-        { true, UART_LCR, 0xbf, "LCR = 0xbf (config mode B)" },
-        { true, 2, 0x00, "EFR = 0 (on a 16550A: FCR = 0)" },
-        { true, UART_LCR, 0x00, "LCR = 0" },
-        { true, UART_FCR, UART_FCR_ENABLE_FIFO, "FCR = ENABLE_FIFO" },
-        { false, UART_IIR, 0xc1, "IIR >> 6 must be 3: a 16550A" },
-        { true, UART_LCR, UART_LCR_DLAB, "LCR = 0x80: EFR probe" },
-        { false, UART_IIR, 0xc1, "offset 2 with DLAB on a 16550A is IIR: not 0, so no EFR" },
-        { true, UART_LCR, 0xbf, "LCR = 0xbf" },
-        { false, UART_IIR, 0xc1, "still IIR: not 0, no EFR" },
-        { true, UART_LCR, 0x00, "LCR = 0" },
-        { true, UART_FCR, UART_FCR_ENABLE_FIFO | 0x20, "FCR = ENABLE | 64-byte FIFO (16750 test)" },
-        { false, UART_IIR, 0xc1, "IIR bit 5 stays 0: no 64-byte FIFO" },
-        { true, UART_FCR, UART_FCR_ENABLE_FIFO, "FCR = ENABLE" },
-        { false, UART_IER, 0x00, "save IER" },
-        { true, UART_IER, 0x40, "IER |= UUE (XScale test)" },
-        { false, UART_IER, 0x00, "IER bit 6 must not stick on a 16550A" },
-        { true, UART_IER, 0x00, "restore IER" },
-        { true, UART_LCR, 0x00, "restore LCR" },
-        { true, UART_FCR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT, "clear the FIFOs" },
-        { true, UART_FCR, 0x00, "FIFOs off" },
-        { false, UART_RX, -1, "read RBR" },
-        { true, UART_MCR, 0x00, "restore MCR" },
-        { false, UART_LSR, 0x60, "LSR: not 0xff (the 'LSR safety check')" },
+        {false, UART_IER, 0x00, "save IER"},
+        {true, UART_IER, 0x00, "IER = 0"},
+        {false, UART_IER, 0x00, "IER & 0x0f must read 0"},
+        {true, UART_IER, 0x0f, "IER = UART_IER_ALL"},
+        {false, UART_IER, 0x0f, "IER & 0x0f must read 0x0f"},
+        {true, UART_IER, 0x00, "restore IER"},
+        {false, UART_MCR, 0x00, "save MCR"},
+        {false, UART_LCR, 0x00, "save LCR"},
+        {true, UART_MCR, UART_MCR_LOOP | 0x0a, "MCR = LOOP | OUT2 | RTS"},
+        {false, UART_MSR, 0x90, "loopback: MSR & 0xf0 must be 0x90 (DCD from OUT2, CTS from RTS)"},
+        {true, UART_MCR, 0x00, "restore MCR"},
+        {true, UART_LCR, 0xbf, "LCR = 0xbf (config mode B)"},
+        {true, 2, 0x00, "EFR = 0 (on a 16550A: FCR = 0)"},
+        {true, UART_LCR, 0x00, "LCR = 0"},
+        {true, UART_FCR, UART_FCR_ENABLE_FIFO, "FCR = ENABLE_FIFO"},
+        {false, UART_IIR, 0xc1, "IIR >> 6 must be 3: a 16550A"},
+        {true, UART_LCR, UART_LCR_DLAB, "LCR = 0x80: EFR probe"},
+        {false, UART_IIR, 0xc1, "offset 2 with DLAB on a 16550A is IIR: not 0, so no EFR"},
+        {true, UART_LCR, 0xbf, "LCR = 0xbf"},
+        {false, UART_IIR, 0xc1, "still IIR: not 0, no EFR"},
+        {true, UART_LCR, 0x00, "LCR = 0"},
+        {true, UART_FCR, UART_FCR_ENABLE_FIFO | 0x20, "FCR = ENABLE | 64-byte FIFO (16750 test)"},
+        {false, UART_IIR, 0xc1, "IIR bit 5 stays 0: no 64-byte FIFO"},
+        {true, UART_FCR, UART_FCR_ENABLE_FIFO, "FCR = ENABLE"},
+        {false, UART_IER, 0x00, "save IER"},
+        {true, UART_IER, 0x40, "IER |= UUE (XScale test)"},
+        {false, UART_IER, 0x00, "IER bit 6 must not stick on a 16550A"},
+        {true, UART_IER, 0x00, "restore IER"},
+        {true, UART_LCR, 0x00, "restore LCR"},
+        {true, UART_FCR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT, "clear the FIFOs"},
+        {true, UART_FCR, 0x00, "FIFOs off"},
+        {false, UART_RX, -1, "read RBR"},
+        {true, UART_MCR, 0x00, "restore MCR"},
+        {false, UART_LSR, 0x60, "LSR: not 0xff (the 'LSR safety check')"},
     };
     struct bench_uart b;
 
@@ -295,8 +297,8 @@ static int add_hook(struct mvm_vm *vm, void *opaque)
 static void hypercall_table_extends(void **state)
 {
     /* Real mode: eax = 16, ebx = 5, ecx = 7, dx = 0x510, out %eax, %dx, hlt. */
-    static const uint8_t code[] = { 0x66, 0xb8, 0x10, 0, 0, 0, 0x66, 0xbb, 0x05, 0, 0, 0, 0x66, 0xb9, 0x07, 0, 0, 0,
-                                    0xba, 0x10, 0x05, 0x66, 0xef, 0xf4 };
+    static const uint8_t code[] = {0x66, 0xb8, 0x10, 0, 0, 0, 0x66, 0xbb, 0x05, 0,    0,    0,
+                                   0x66, 0xb9, 0x07, 0, 0, 0, 0xba, 0x10, 0x05, 0x66, 0xef, 0xf4};
     struct guest_run run;
     int calls = 0;
 
@@ -305,7 +307,8 @@ static void hypercall_table_extends(void **state)
     EXPECT_STOP(&run, MVM_STOP_HLT);
     if (calls != 1 || run.regs.rax != 12)
         fail_msg("hypercall 16 (registered by a later lab: RBX + RCX) with RBX=5, RCX=7: expected one call and "
-                 "RAX = 12 after the OUT; got %d call(s), RAX = 0x%llx", calls, (unsigned long long)run.regs.rax);
+                 "RAX = 12 after the OUT; got %d call(s), RAX = 0x%llx",
+                 calls, (unsigned long long)run.regs.rax);
     if (run.res.exits != 2 || harness_count_exits(&run, "IO out port=0x0510 size=4 count=1 data=10000000") != 1)
         fail_msg("expected exactly 2 exits, the doorbell OUT and HLT:\n%s", run.exits);
     harness_free(&run);

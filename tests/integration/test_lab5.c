@@ -1,4 +1,5 @@
-/* Lab 5 visible tests: queue set-up checks, a chain walk, pop and push, the notification decision, then virtio-net guests: kicks per batch, loopback, the transport. */
+/* Lab 5 visible tests: queue set-up checks, a chain walk, pop and push, the notification decision, then virtio-net
+ * guests: kicks per batch, loopback, the transport. */
 #include "lab5_util.h"
 
 static void virtq_setup_checks(void **state)
@@ -10,15 +11,15 @@ static void virtq_setup_checks(void **state)
         uint16_t num;
         uint64_t desc, avail, used;
     } bad[] = {
-        { "QueueNum 0", 0, T_DESC, T_AVAIL, T_USED },
-        { "QueueNum 6 (not a power of two)", 6, T_DESC, T_AVAIL, T_USED },
-        { "QueueNum 512 (above QueueNumMax 256)", 512, T_DESC, T_AVAIL, T_USED },
-        { "QueueDesc 0x10008 (not 16-byte aligned)", 8, T_DESC + 8, T_AVAIL, T_USED },
-        { "QueueDriver 0x11001 (not 2-byte aligned)", 8, T_DESC, T_AVAIL + 1, T_USED },
-        { "QueueDevice 0x12002 (not 4-byte aligned)", 8, T_DESC, T_AVAIL, T_USED + 2 },
-        { "QueueDesc at 0x1ffff0: 128 bytes do not fit in 2 MiB of RAM", 8, 0x1ffff0, T_AVAIL, T_USED },
-        { "QueueDevice at 0x1fffe0: 4 + 64 + 2 bytes do not fit", 8, T_DESC, T_AVAIL, 0x1fffe0 },
-        { "QueueDriver in the device's MMIO range", 8, T_DESC, MVM_VIRTIO_MMIO_BASE, T_USED },
+        {"QueueNum 0", 0, T_DESC, T_AVAIL, T_USED},
+        {"QueueNum 6 (not a power of two)", 6, T_DESC, T_AVAIL, T_USED},
+        {"QueueNum 512 (above QueueNumMax 256)", 512, T_DESC, T_AVAIL, T_USED},
+        {"QueueDesc 0x10008 (not 16-byte aligned)", 8, T_DESC + 8, T_AVAIL, T_USED},
+        {"QueueDriver 0x11001 (not 2-byte aligned)", 8, T_DESC, T_AVAIL + 1, T_USED},
+        {"QueueDevice 0x12002 (not 4-byte aligned)", 8, T_DESC, T_AVAIL, T_USED + 2},
+        {"QueueDesc at 0x1ffff0: 128 bytes do not fit in 2 MiB of RAM", 8, 0x1ffff0, T_AVAIL, T_USED},
+        {"QueueDevice at 0x1fffe0: 4 + 64 + 2 bytes do not fit", 8, T_DESC, T_AVAIL, 0x1fffe0},
+        {"QueueDriver in the device's MMIO range", 8, T_DESC, MVM_VIRTIO_MMIO_BASE, T_USED},
     };
     int rc;
 
@@ -37,7 +38,8 @@ static void virtq_setup_checks(void **state)
         fail_msg("ring.num must be QueueNum and ring.desc/avail/used the host addresses of the three areas "
                  "(vm_gpa_to_hva)");
     if (!vq.event_idx || vq.indirect || vq.last_avail_idx || vq.used_idx || vq.vm != vm)
-        fail_msg("features VIRTIO_RING_F_EVENT_IDX only: expected event_idx true, indirect false, indices 0 and vm set");
+        fail_msg(
+            "features VIRTIO_RING_F_EVENT_IDX only: expected event_idx true, indirect false, indices 0 and vm set");
     vm_destroy(vm);
 }
 
@@ -59,11 +61,13 @@ static void chain_walk_direct(void **state)
         fail_msg("lab5_chain_walk(head 5) of 5 -> 2 -> 7 failed: %s", mvm_error());
     if (c.head != 5 || c.nbufs != 3 || c.readable != 112 || c.writable != 1500)
         fail_msg("chain 5 -> 2 -> 7: expected head 5, 3 buffers, 112 readable and 1500 writable bytes; got head %u, "
-                 "%u buffers, %u and %u", c.head, c.nbufs, c.readable, c.writable);
+                 "%u buffers, %u and %u",
+                 c.head, c.nbufs, c.readable, c.writable);
     if (c.bufs[1].gpa != T_BUF + 0x100 || c.bufs[1].hva != vm_gpa_to_hva(vm, T_BUF + 0x100, 100) ||
         c.bufs[1].len != 100 || c.bufs[1].device_writes || !c.bufs[2].device_writes)
         fail_msg("buffer 1 must be gpa 0x%x len 100 at its host address (vm_gpa_to_hva), readable; buffer 2 "
-                 "writable", T_BUF + 0x100);
+                 "writable",
+                 T_BUF + 0x100);
     rc = lab5_chain_walk(&vq, 8, &c);
     if (rc != -EPROTO)
         fail_msg("lab5_chain_walk(head 8) in a queue of 8: expected -EPROTO, got %d", rc);
@@ -104,7 +108,8 @@ static void pop_and_push(void **state)
     assert_int_equal(vm_read(vm, T_USED + 4, &e, sizeof(e)), 0);
     if (e.id != 2 || e.len != 1234 || used_idx_get(vm) != 2 || vq.used_idx != 2)
         fail_msg("after pushing head 2 (len 1234) and head 0: used->ring[0] = {2, 1234} and used->idx = 2; got {%u, "
-                 "%u}, used->idx %u, vq.used_idx %u", e.id, e.len, used_idx_get(vm), vq.used_idx);
+                 "%u}, used->idx %u, vq.used_idx %u",
+                 e.id, e.len, used_idx_get(vm), vq.used_idx);
     if (lab5_virtq_push(&vq, 8, 0) != -EPROTO)
         fail_msg("lab5_virtq_push(head 8) in a queue of 8: expected -EPROTO");
     vm_destroy(vm);
@@ -141,11 +146,11 @@ static void notify_decision(void **state)
 /* The smoke test of the issue: N frames, B per kick, plain path: exactly ceil(N/B) kicks, one exit each. */
 static void net_kicks_per_batch(void **state)
 {
-    static const uint32_t cases[][2] = { { 64, 8 }, { 64, 1 }, { 50, 16 }, { 256, 256 } };
+    static const uint32_t cases[][2] = {{64, 8}, {64, 1}, {50, 16}, {256, 256}};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct lab5_run r = { .params = { .packets = cases[i][0], .batch = cases[i][1], .flags = MVM_VIRTIO_P_NO_RX } };
+        struct lab5_run r = {.params = {.packets = cases[i][0], .batch = cases[i][1], .flags = MVM_VIRTIO_P_NO_RX}};
         struct guest_run run;
         uint32_t n = cases[i][0], b = cases[i][1], want = (n + b - 1) / b;
         int kicks;
@@ -155,8 +160,8 @@ static void net_kicks_per_batch(void **state)
         kicks = harness_count_exits(&run, "MMIO write gpa=0x000000003fd00050 len=4 data=01000000");
         if ((uint32_t)kicks != want || r.stats.kicks[LAB5_NET_TXQ] != want || r.stats.tx_frames != n)
             fail_msg("%u frames, %u per kick: expected ceil(%u/%u) = %u QueueNotify exits for queue 1 and %u frames "
-                     "on the wire; got %d exits, the device counted %llu kicks and %llu frames. Device log:\n%s", n, b,
-                     n, b, want, n, kicks, (unsigned long long)r.stats.kicks[LAB5_NET_TXQ],
+                     "on the wire; got %d exits, the device counted %llu kicks and %llu frames. Device log:\n%s",
+                     n, b, n, b, want, n, kicks, (unsigned long long)r.stats.kicks[LAB5_NET_TXQ],
                      (unsigned long long)r.stats.tx_frames, r.log);
         lab5_run_free(&r, &run);
     }
@@ -164,7 +169,7 @@ static void net_kicks_per_batch(void **state)
 
 static void net_loopback(void **state)
 {
-    struct lab5_run r = { 0 };
+    struct lab5_run r = {0};
     struct guest_run run;
 
     (void)state;
@@ -182,7 +187,7 @@ static void net_loopback(void **state)
 
 static void transport_probe(void **state)
 {
-    struct lab5_run r = { 0 };
+    struct lab5_run r = {0};
     struct guest_run run;
 
     (void)state;
@@ -196,12 +201,8 @@ static void transport_probe(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(virtq_setup_checks),
-        cmocka_unit_test(chain_walk_direct),
-        cmocka_unit_test(pop_and_push),
-        cmocka_unit_test(notify_decision),
-        cmocka_unit_test(net_kicks_per_batch),
-        cmocka_unit_test(net_loopback),
+        cmocka_unit_test(virtq_setup_checks), cmocka_unit_test(chain_walk_direct),   cmocka_unit_test(pop_and_push),
+        cmocka_unit_test(notify_decision),    cmocka_unit_test(net_kicks_per_batch), cmocka_unit_test(net_loopback),
         cmocka_unit_test(transport_probe),
     };
 

@@ -20,8 +20,8 @@ static struct mvm_vm *fake_vm(void)
     struct mvm_vm *vm = calloc(1, sizeof(*vm));
 
     assert_non_null(vm);
-    vm->slots[0] = (struct mvm_slot){ .gpa = 0, .size = sizeof(ram_low), .hva = ram_low };
-    vm->slots[1] = (struct mvm_slot){ .gpa = 0x100000, .size = sizeof(ram_high), .hva = ram_high };
+    vm->slots[0] = (struct mvm_slot){.gpa = 0, .size = sizeof(ram_low), .hva = ram_low};
+    vm->slots[1] = (struct mvm_slot){.gpa = 0x100000, .size = sizeof(ram_high), .hva = ram_high};
     vm->nslots = 2;
     return vm;
 }
@@ -41,9 +41,9 @@ static void translator_bounds(void **state)
     assert_ptr_equal(vm_gpa_to_hva(vm, 0, 1), ram_low);
     assert_ptr_equal(vm_gpa_to_hva(vm, 0x3fff, 1), ram_low + 0x3fff);
     assert_ptr_equal(vm_gpa_to_hva(vm, 0, sizeof(ram_low)), ram_low);
-    assert_null(vm_gpa_to_hva(vm, 0x3fff, 2));          /* runs off the end of the slot */
-    assert_null(vm_gpa_to_hva(vm, 0x4000, 1));          /* the gap between slots */
-    assert_null(vm_gpa_to_hva(vm, 0x3000, 0x101000));   /* spans both slots and the gap */
+    assert_null(vm_gpa_to_hva(vm, 0x3fff, 2));        /* runs off the end of the slot */
+    assert_null(vm_gpa_to_hva(vm, 0x4000, 1));        /* the gap between slots */
+    assert_null(vm_gpa_to_hva(vm, 0x3000, 0x101000)); /* spans both slots and the gap */
     assert_ptr_equal(vm_gpa_to_hva(vm, 0x100010, 16), ram_high + 0x10);
     assert_null(vm_gpa_to_hva(vm, 0x101ff0, 0x20));
     /* Guest-chosen values that would overflow a naive gpa + len. */
@@ -56,7 +56,7 @@ static void translator_bounds(void **state)
 static void read_write_checked(void **state)
 {
     struct mvm_vm *vm = fake_vm();
-    uint8_t buf[4] = { 1, 2, 3, 4 }, out[4];
+    uint8_t buf[4] = {1, 2, 3, 4}, out[4];
 
     (void)state;
     assert_int_equal(vm_write(vm, 0x100, buf, 4), 0);
@@ -68,8 +68,7 @@ static void read_write_checked(void **state)
     free(vm);
 }
 
-static int dummy_pio(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write, uint8_t *data,
-                     uint32_t size)
+static int dummy_pio(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write, uint8_t *data, uint32_t size)
 {
     (void)vcpu;
     (void)is_write;
@@ -82,7 +81,7 @@ static int dummy_pio(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is
 static void pio_table(void **state)
 {
     struct mvm_vm *vm = fake_vm();
-    struct mvm_vcpu vcpu = { .vm = vm };
+    struct mvm_vcpu vcpu = {.vm = vm};
     int calls = 0;
     uint8_t data[4];
 
@@ -106,8 +105,8 @@ static void pio_table(void **state)
 static void mmio_table(void **state)
 {
     struct mvm_vm *vm = fake_vm();
-    struct mvm_vcpu vcpu = { .vm = vm };
-    uint8_t data[8] = { 0 };
+    struct mvm_vcpu vcpu = {.vm = vm};
+    uint8_t data[8] = {0};
 
     (void)state;
     assert_int_equal(vm_mmio_register(vm, 0xd0000000, 0x1000, NULL, NULL), 0);
@@ -197,8 +196,7 @@ static int probe_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t of
     return 0;
 }
 
-static int probe_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data,
-                       uint32_t len)
+static int probe_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, const uint8_t *data, uint32_t len)
 {
     struct probe_dev *p = dev->priv;
 
@@ -232,10 +230,10 @@ static const struct mvm_device_ops probe_ops = {
 static void device_offsets(void **state)
 {
     struct mvm_vm *vm = fake_vm();
-    struct mvm_vcpu vcpu = { .vm = vm };
+    struct mvm_vcpu vcpu = {.vm = vm};
     int destroyed = 0;
-    struct probe_dev pio = { .destroyed = &destroyed }, mmio = { .destroyed = &destroyed };
-    uint8_t data[8] = { 0 };
+    struct probe_dev pio = {.destroyed = &destroyed}, mmio = {.destroyed = &destroyed};
+    uint8_t data[8] = {0};
 
     (void)state;
     assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_PIO, 0x3f8, 8, &pio, NULL), 0);
@@ -266,8 +264,8 @@ static void device_overlap(void **state)
 {
     struct mvm_vm *vm = fake_vm();
     int destroyed = 0;
-    struct probe_dev a = { .destroyed = &destroyed }, b = { .destroyed = &destroyed };
-    static const struct mvm_device_ops other_ops = { .name = "other", .destroy = probe_destroy };
+    struct probe_dev a = {.destroyed = &destroyed}, b = {.destroyed = &destroyed};
+    static const struct mvm_device_ops other_ops = {.name = "other", .destroy = probe_destroy};
 
     (void)state;
     assert_int_equal(vm_device_add(vm, &probe_ops, MVM_BUS_PIO, 0x500, 1, &a, NULL), 0);
@@ -284,9 +282,8 @@ static void device_overlap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(translator_bounds), cmocka_unit_test(read_write_checked),
-        cmocka_unit_test(pio_table),         cmocka_unit_test(mmio_table),
-        cmocka_unit_test(exit_lines),        cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(translator_bounds), cmocka_unit_test(read_write_checked), cmocka_unit_test(pio_table),
+        cmocka_unit_test(mmio_table),        cmocka_unit_test(exit_lines),         cmocka_unit_test(load_file_errors),
         cmocka_unit_test(device_offsets),    cmocka_unit_test(device_overlap),
     };
 

@@ -15,26 +15,26 @@
 static void cold_walks(void **state)
 {
     (void)state;
-    assert_int_equal(pagewalk_refs_cold(4, 0), 4);   /* native, 4 KiB pages: PML4E, PDPTE, PDE, PTE */
-    assert_int_equal(pagewalk_refs_cold(3, 0), 3);   /* native, 2 MiB pages: the PDE is the leaf */
-    assert_int_equal(pagewalk_refs_cold(4, 4), 24);  /* the 2D worst case: 4 x (4 + 1) + 4 */
-    assert_int_equal(pagewalk_refs_cold(3, 3), 15);  /* 2 MiB pages in both dimensions */
+    assert_int_equal(pagewalk_refs_cold(4, 0), 4);  /* native, 4 KiB pages: PML4E, PDPTE, PDE, PTE */
+    assert_int_equal(pagewalk_refs_cold(3, 0), 3);  /* native, 2 MiB pages: the PDE is the leaf */
+    assert_int_equal(pagewalk_refs_cold(4, 4), 24); /* the 2D worst case: 4 x (4 + 1) + 4 */
+    assert_int_equal(pagewalk_refs_cold(3, 3), 15); /* 2 MiB pages in both dimensions */
     assert_int_equal(pagewalk_refs_cold(4, 3), 19);
     assert_int_equal(pagewalk_refs_cold(3, 4), 19);
-    assert_int_equal(pagewalk_refs_cold(5, 4), 0);   /* not modelled */
+    assert_int_equal(pagewalk_refs_cold(5, 4), 0); /* not modelled */
     assert_int_equal(pagewalk_refs_cold(4, 2), 0);
 }
 
 /* The first access of a fresh model is a cold walk whatever the caches: the model agrees with the formula. */
 static void first_access_is_cold(void **state)
 {
-    static const unsigned levels[][2] = { { 4, 0 }, { 3, 0 }, { 4, 4 }, { 3, 3 }, { 4, 3 }, { 3, 4 } };
+    static const unsigned levels[][2] = {{4, 0}, {3, 0}, {4, 4}, {3, 3}, {4, 3}, {3, 4}};
     struct pagewalk_model m;
 
     (void)state;
     for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
         for (unsigned pwc = 0; pwc <= 32; pwc += 32) {
-            struct pagewalk_config cfg = { levels[i][0], levels[i][1], pwc, 64 };
+            struct pagewalk_config cfg = {levels[i][0], levels[i][1], pwc, 64};
 
             assert_true(pagewalk_model_init(&m, &cfg));
             assert_int_equal(pagewalk_model_access(&m, 0x12345000), pagewalk_refs_cold(levels[i][0], levels[i][1]));
@@ -44,7 +44,7 @@ static void first_access_is_cold(void **state)
 
 static void nested_split_into_guest_and_host(void **state)
 {
-    struct pagewalk_config cfg = { .guest_levels = 4, .host_levels = 4 };
+    struct pagewalk_config cfg = {.guest_levels = 4, .host_levels = 4};
     struct pagewalk_model m;
 
     (void)state;
@@ -57,7 +57,7 @@ static void nested_split_into_guest_and_host(void **state)
 
 static void warm_pwc_native(void **state)
 {
-    struct pagewalk_config cfg = { .guest_levels = 4, .pwc_entries = 32 };
+    struct pagewalk_config cfg = {.guest_levels = 4, .pwc_entries = 32};
     struct pagewalk_model m;
 
     (void)state;
@@ -73,7 +73,7 @@ static void warm_pwc_native(void **state)
 
 static void warm_pwc_nested(void **state)
 {
-    struct pagewalk_config cfg = { .guest_levels = 4, .host_levels = 4, .pwc_entries = 32 };
+    struct pagewalk_config cfg = {.guest_levels = 4, .host_levels = 4, .pwc_entries = 32};
     struct pagewalk_model m;
 
     (void)state;
@@ -86,8 +86,8 @@ static void warm_pwc_nested(void **state)
 /* Sequential 4 KiB steps through 2 MiB: one cold walk, then the PWC's cost per page; without PWC every walk is cold. */
 static void sequential_totals(void **state)
 {
-    struct pagewalk_config native = { 4, 0, 0, 0 }, native_pwc = { 4, 0, 32, 0 };
-    struct pagewalk_config nested = { 4, 4, 0, 0 }, nested_pwc = { 4, 4, 32, 0 };
+    struct pagewalk_config native = {4, 0, 0, 0}, native_pwc = {4, 0, 32, 0};
+    struct pagewalk_config nested = {4, 4, 0, 0}, nested_pwc = {4, 4, 32, 0};
     const uint64_t n = 512;
 
     (void)state;
@@ -99,7 +99,7 @@ static void sequential_totals(void **state)
 
 static void tlb_hits_cost_nothing(void **state)
 {
-    struct pagewalk_config cfg = { .guest_levels = 4, .host_levels = 4, .tlb_entries = 8 };
+    struct pagewalk_config cfg = {.guest_levels = 4, .host_levels = 4, .tlb_entries = 8};
     struct pagewalk_stats s;
 
     (void)state;
@@ -115,7 +115,7 @@ static void tlb_hits_cost_nothing(void **state)
 /* A 2 MiB guest page on 4 KiB host pages splinters: the TLB holds 4 KiB translations. */
 static void tlb_reach_follows_smaller_page(void **state)
 {
-    struct pagewalk_config big = { 3, 3, 0, 4 }, splintered = { 3, 4, 0, 4 };
+    struct pagewalk_config big = {3, 3, 0, 4}, splintered = {3, 4, 0, 4};
 
     (void)state;
     assert_int_equal(pagewalk_simulate(&big, PAGEWALK_SEQUENTIAL, 2 * MIB, 512, 1).walks, 1);
@@ -125,7 +125,7 @@ static void tlb_reach_follows_smaller_page(void **state)
 /* Random access over 64 GiB defeats a 32-entry PWC that sequential access keeps warm. */
 static void random_costs_more(void **state)
 {
-    struct pagewalk_config cfg = { 4, 4, 32, 0 }, cold = { 4, 4, 0, 0 };
+    struct pagewalk_config cfg = {4, 4, 32, 0}, cold = {4, 4, 0, 0};
     struct pagewalk_stats seq, rnd, rnd_cold;
     const uint64_t n = 4096;
 
@@ -156,7 +156,7 @@ static void patterns_stay_in_footprint(void **state)
 
 static void bad_configs_rejected(void **state)
 {
-    struct pagewalk_config bad_levels = { 2, 0, 0, 0 }, bad_pwc = { 4, 4, PAGEWALK_MAX_PWC + 1, 0 };
+    struct pagewalk_config bad_levels = {2, 0, 0, 0}, bad_pwc = {4, 4, PAGEWALK_MAX_PWC + 1, 0};
     struct pagewalk_model m;
 
     (void)state;

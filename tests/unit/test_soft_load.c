@@ -1,7 +1,8 @@
 /*
  * Load on the soft backend: 10,000 VM create/run/destroy cycles in one process, and 100 VMs alive at once on
  * 100 threads, each guest's code and answer VM-specific (bench/load_vm.h), so nothing may be lost or crossed.
- * Counts only, no timings; leaks are the sanitizer pass's to find (make O=build/san SAN=1). Figures: bench/bench_load.c.
+ * Counts only, no timings; leaks are the sanitizer pass's to find (make O=build/san SAN=1). Figures:
+ * bench/bench_load.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,7 @@
 
 #include "load_vm.h"
 
-#define CYCLES 10000
+#define CYCLES  10000
 #define THREADS 100
 
 static const struct mvm_backend *soft;

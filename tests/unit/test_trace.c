@@ -1,4 +1,5 @@
-/* Unit tests of exit tracing: file round trip, truncated/corrupt/foreign files, the live feed, decoding, a traced run. */
+/* Unit tests of exit tracing: file round trip, truncated/corrupt/foreign files, the live feed, decoding, a traced run.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,10 +38,19 @@ static int dir_remove(void **state)
 static struct mvm_trace_event event_make(uint32_t i)
 {
     return (struct mvm_trace_event){
-        .enter_ns = 1000 + 10ull * i, .exit_ns = 1005 + 10ull * i, .done_ns = 1008 + 10ull * i,
-        .rip = 0x1000 + i, .addr = 0x3f8 + (i % 3), .data = 0x41 + i, .reason = i % 7 ? KVM_EXIT_IO : KVM_EXIT_HLT,
-        .hw_reason = i, .count = 1, .vcpu = (uint8_t)(i % 2), .source = (uint8_t)(1 + i % 3),
-        .flags = MVM_TRACE_F_RIP, .size = 1,
+        .enter_ns = 1000 + 10ull * i,
+        .exit_ns = 1005 + 10ull * i,
+        .done_ns = 1008 + 10ull * i,
+        .rip = 0x1000 + i,
+        .addr = 0x3f8 + (i % 3),
+        .data = 0x41 + i,
+        .reason = i % 7 ? KVM_EXIT_IO : KVM_EXIT_HLT,
+        .hw_reason = i,
+        .count = 1,
+        .vcpu = (uint8_t)(i % 2),
+        .source = (uint8_t)(1 + i % 3),
+        .flags = MVM_TRACE_F_RIP,
+        .size = 1,
     };
 }
 
@@ -180,8 +190,9 @@ static void corrupt_files(void **state)
     }
     /* Garbage after the end, and a file that is not a trace at all. */
     assert_int_equal(mvm_trace_parse(buf, len - 1, "bad.trace", &d) < 0, 1);
-    assert_int_equal(mvm_trace_parse("hello, world, this is not a trace file at all, no sir, not one bit.", 66,
-                                     "text.txt", &d), -EPROTO);
+    assert_int_equal(
+        mvm_trace_parse("hello, world, this is not a trace file at all, no sir, not one bit.", 66, "text.txt", &d),
+        -EPROTO);
     assert_non_null(strstr(mvm_error(), "not a minivmm trace"));
     assert_int_equal(mvm_trace_load("/nonexistent/x.trace", &d), -ENOENT);
     assert_non_null(strstr(mvm_error(), "/nonexistent/x.trace"));
@@ -258,13 +269,18 @@ static void live_feed(void **state)
 
 static void decode(void **state)
 {
-    struct mvm_trace_event io = { .source = MVM_TRACE_SRC_USER, .reason = KVM_EXIT_IO, .addr = 0x3f8, .size = 1,
-                                  .count = 1, .data = 0x48, .flags = MVM_TRACE_F_WRITE };
-    struct mvm_trace_event npf = { .source = MVM_TRACE_SRC_KERNEL, .reason = 0x400, .addr = 6, .data = 0xd0000000,
-                                   .flags = MVM_TRACE_F_ISA_SVM };
-    struct mvm_trace_event kio = { .source = MVM_TRACE_SRC_KERNEL, .reason = 0x7b, .addr = (0x3f8u << 16) | 0x10,
-                                   .flags = MVM_TRACE_F_ISA_SVM };
-    struct mvm_trace_event soft = { .source = MVM_TRACE_SRC_SOFT, .reason = MVM_SOFT_EV_CPUID, .count = 3 };
+    struct mvm_trace_event io = {.source = MVM_TRACE_SRC_USER,
+                                 .reason = KVM_EXIT_IO,
+                                 .addr = 0x3f8,
+                                 .size = 1,
+                                 .count = 1,
+                                 .data = 0x48,
+                                 .flags = MVM_TRACE_F_WRITE};
+    struct mvm_trace_event npf = {
+        .source = MVM_TRACE_SRC_KERNEL, .reason = 0x400, .addr = 6, .data = 0xd0000000, .flags = MVM_TRACE_F_ISA_SVM};
+    struct mvm_trace_event kio = {
+        .source = MVM_TRACE_SRC_KERNEL, .reason = 0x7b, .addr = (0x3f8u << 16) | 0x10, .flags = MVM_TRACE_F_ISA_SVM};
+    struct mvm_trace_event soft = {.source = MVM_TRACE_SRC_SOFT, .reason = MVM_SOFT_EV_CPUID, .count = 3};
     char buf[128];
 
     (void)state;
@@ -297,7 +313,7 @@ static void traced_run(void **state)
     struct mvm_vcpu *vcpu;
     struct mvm_trace *t;
     struct mvm_run_result res;
-    struct mvm_run_opts opts = { .max_exits = 1000, .max_ms = 10000 };
+    struct mvm_run_opts opts = {.max_exits = 1000, .max_ms = 10000};
     struct mvm_trace_event ev[256];
     char path[256], *dump = NULL, *line;
     size_t dump_len = 0, n;
@@ -356,9 +372,9 @@ static void traced_run(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),     cmocka_unit_test(ring_keeps_newest), cmocka_unit_test(truncated_files),
-        cmocka_unit_test(corrupt_files),  cmocka_unit_test(wrong_version),     cmocka_unit_test(live_feed),
-        cmocka_unit_test(decode),         cmocka_unit_test(traced_run),
+        cmocka_unit_test(round_trip),    cmocka_unit_test(ring_keeps_newest), cmocka_unit_test(truncated_files),
+        cmocka_unit_test(corrupt_files), cmocka_unit_test(wrong_version),     cmocka_unit_test(live_feed),
+        cmocka_unit_test(decode),        cmocka_unit_test(traced_run),
     };
 
     return cmocka_run_group_tests(tests, dir_make, dir_remove);

@@ -8,7 +8,7 @@
 static void entry_above_64k(void **state)
 {
     /* mov al,'K'; out 0xe9,al; hlt */
-    static const uint8_t code[] = { 0xb0, 0x4b, 0xe6, 0xe9, 0xf4 };
+    static const uint8_t code[] = {0xb0, 0x4b, 0xe6, 0xe9, 0xf4};
     struct guest_run run;
 
     (void)state;
@@ -16,7 +16,8 @@ static void entry_above_64k(void **state)
     EXPECT_STOP(&run, MVM_STOP_HLT);
     if (run.sregs.cs.selector != 0x1000 || run.sregs.cs.base != 0x10000)
         fail_msg("entry 0x12345: expected CS.selector 0x1000 and CS.base 0x10000 (base = selector << 4), "
-                 "got 0x%x / 0x%llx", run.sregs.cs.selector, (unsigned long long)run.sregs.cs.base);
+                 "got 0x%x / 0x%llx",
+                 run.sregs.cs.selector, (unsigned long long)run.sregs.cs.base);
     assert_string_equal(run.console, "K");
     harness_free(&run);
 }
@@ -41,7 +42,7 @@ static void entry_above_1m_rejected(void **state)
 static void in_each_width(void **state)
 {
     /* in al,0x80; mov bl,al; in ax,0x80; mov cx,ax; in eax,0x80; hlt */
-    static const uint8_t code[] = { 0xe4, 0x80, 0x88, 0xc3, 0xe5, 0x80, 0x89, 0xc1, 0x66, 0xe5, 0x80, 0xf4 };
+    static const uint8_t code[] = {0xe4, 0x80, 0x88, 0xc3, 0xe5, 0x80, 0x89, 0xc1, 0x66, 0xe5, 0x80, 0xf4};
     struct guest_run run;
 
     (void)state;
@@ -60,16 +61,15 @@ static void in_each_width(void **state)
 static void rep_insw(void **state)
 {
     /* mov dx,0x3ff; mov al,0x42; out dx,al; mov di,0x2000; mov cx,3; cld; rep insw; hlt */
-    static const uint8_t code[] = { 0xba, 0xff, 0x03, 0xb0, 0x42, 0xee, 0xbf, 0x00, 0x20,
-                                    0xb9, 0x03, 0x00, 0xfc, 0xf3, 0x6d, 0xf4 };
+    static const uint8_t code[] = {0xba, 0xff, 0x03, 0xb0, 0x42, 0xee, 0xbf, 0x00,
+                                   0x20, 0xb9, 0x03, 0x00, 0xfc, 0xf3, 0x6d, 0xf4};
     struct guest_run run;
 
     (void)state;
     harness_run_code(code, sizeof(code), 0x1000, 0x1000, &run);
     EXPECT_STOP(&run, MVM_STOP_HLT);
     if (harness_count_exits(&run, "IO in port=0x03ff size=2 count=3 data=420042004200") != 1)
-        fail_msg("rep insw x3 must be one exit of count 3, each element filled by the device; exits:\n%s",
-                 run.exits);
+        fail_msg("rep insw x3 must be one exit of count 3, each element filled by the device; exits:\n%s", run.exits);
     harness_free(&run);
 }
 
@@ -92,11 +92,8 @@ static void hello_exit_dump_exact(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(entry_above_64k),
-        cmocka_unit_test(entry_above_1m_rejected),
-        cmocka_unit_test(in_each_width),
-        cmocka_unit_test(rep_insw),
-        cmocka_unit_test(hello_exit_dump_exact),
+        cmocka_unit_test(entry_above_64k), cmocka_unit_test(entry_above_1m_rejected), cmocka_unit_test(in_each_width),
+        cmocka_unit_test(rep_insw),        cmocka_unit_test(hello_exit_dump_exact),
     };
 
     return harness_main(argc, argv, "lab1_hidden", tests, sizeof(tests) / sizeof(tests[0]));

@@ -1,4 +1,5 @@
-/* Lab 2 hidden tests: bad descriptors refused, the descriptor cache, a #GP from a limit, exact exit dumps, both set-ups agree. */
+/* Lab 2 hidden tests: bad descriptors refused, the descriptor cache, a #GP from a limit, exact exit dumps, both set-ups
+ * agree. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,11 @@ static void gdt_encode_rejects_bad(void **state)
 {
     (void)state;
     expect_einval("limit 0x12345 with G=1: the low 12 bits must be 0xfff",
-                  (struct kvm_segment){ .limit = 0x12345, .g = 1, .type = 3, .s = 1, .present = 1 });
-    expect_einval("limit 0x100000 with G=0: 21 bits", (struct kvm_segment){ .limit = 0x100000, .type = 3, .s = 1 });
-    expect_einval("base 0x100000000: 33 bits", (struct kvm_segment){ .base = 1ull << 32, .type = 3, .s = 1 });
-    expect_einval("L=1 with D=1 (reserved)", (struct kvm_segment){ .l = 1, .db = 1, .type = 0xb, .s = 1 });
-    expect_einval("DPL 4", (struct kvm_segment){ .dpl = 4, .type = 3, .s = 1 });
+                  (struct kvm_segment){.limit = 0x12345, .g = 1, .type = 3, .s = 1, .present = 1});
+    expect_einval("limit 0x100000 with G=0: 21 bits", (struct kvm_segment){.limit = 0x100000, .type = 3, .s = 1});
+    expect_einval("base 0x100000000: 33 bits", (struct kvm_segment){.base = 1ull << 32, .type = 3, .s = 1});
+    expect_einval("L=1 with D=1 (reserved)", (struct kvm_segment){.l = 1, .db = 1, .type = 0xb, .s = 1});
+    expect_einval("DPL 4", (struct kvm_segment){.dpl = 4, .type = 3, .s = 1});
 }
 
 static void entry_beyond_4g_rejected(void **state)
@@ -61,7 +62,8 @@ static void desccache_keeps_old_base(void **state)
         fail_msg("lab2/desccache did not report its bases:\n%s", run.console);
     if (run.sregs.fs.base != cached || cached == table)
         fail_msg("FS's hidden base after the run is 0x%llx; the guest loaded 0x%x and then changed the GDT entry to "
-                 "0x%x without reloading FS", (unsigned long long)run.sregs.fs.base, cached, table);
+                 "0x%x without reloading FS",
+                 (unsigned long long)run.sregs.fs.base, cached, table);
     if (run.sregs.fs.selector != 0x18 || run.sregs.fs.limit != 0xfff)
         fail_msg("FS: expected selector 0x18 and limit 0xfff, got 0x%x / 0x%x", run.sregs.fs.selector,
                  run.sregs.fs.limit);
@@ -111,8 +113,8 @@ static void expect_serial_then_done(const struct guest_run *run)
                          *c ? *c : '?');
             c++;
         } else if (strncmp(line, "IO out port=0x0500 size=4 count=1 data=", 39) || (nl && nl[1])) {
-            fail_msg("exit %d is unexpected: '%.*s' (only serial OUTs, then one ucall OUT for GUEST_DONE)",
-                     lines + 1, nl ? (int)(nl - line) : (int)strlen(line), line);
+            fail_msg("exit %d is unexpected: '%.*s' (only serial OUTs, then one ucall OUT for GUEST_DONE)", lines + 1,
+                     nl ? (int)(nl - line) : (int)strlen(line), line);
         }
         line = nl ? nl + 1 : NULL;
     }
@@ -177,10 +179,10 @@ static void switch_matches_vmm_setup(void **state)
             cpu->present != mine->present || cpu->db != mine->db || cpu->g != mine->g || cpu->l != mine->l)
             fail_msg("%s after the guest's own switch: sel 0x%x base 0x%llx limit 0x%x type 0x%x s%u dpl%u p%u db%u "
                      "g%u l%u; after lab2_vcpu_setup_protected: sel 0x%x base 0x%llx limit 0x%x type 0x%x s%u dpl%u "
-                     "p%u db%u g%u l%u", i ? "DS" : "CS", cpu->selector, (unsigned long long)cpu->base, cpu->limit,
-                     cpu->type, cpu->s, cpu->dpl, cpu->present, cpu->db, cpu->g, cpu->l, mine->selector,
-                     (unsigned long long)mine->base, mine->limit, mine->type, mine->s, mine->dpl, mine->present,
-                     mine->db, mine->g, mine->l);
+                     "p%u db%u g%u l%u",
+                     i ? "DS" : "CS", cpu->selector, (unsigned long long)cpu->base, cpu->limit, cpu->type, cpu->s,
+                     cpu->dpl, cpu->present, cpu->db, cpu->g, cpu->l, mine->selector, (unsigned long long)mine->base,
+                     mine->limit, mine->type, mine->s, mine->dpl, mine->present, mine->db, mine->g, mine->l);
     }
     harness_free(&run);
 }
@@ -188,12 +190,9 @@ static void switch_matches_vmm_setup(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gdt_encode_rejects_bad),
-        cmocka_unit_test(entry_beyond_4g_rejected),
-        cmocka_unit_test(desccache_keeps_old_base),
-        cmocka_unit_test(limit_fault_gp),
-        cmocka_unit_test(hello32_exit_dump_exact),
-        cmocka_unit_test(limitfault_exit_dump_exact),
+        cmocka_unit_test(gdt_encode_rejects_bad),   cmocka_unit_test(entry_beyond_4g_rejected),
+        cmocka_unit_test(desccache_keeps_old_base), cmocka_unit_test(limit_fault_gp),
+        cmocka_unit_test(hello32_exit_dump_exact),  cmocka_unit_test(limitfault_exit_dump_exact),
         cmocka_unit_test(switch_matches_vmm_setup),
     };
 

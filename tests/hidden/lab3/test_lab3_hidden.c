@@ -1,4 +1,5 @@
-/* Lab 3 hidden tests: bad mappings refused, 1 GiB pages in the walker, guest-made mappings, exact exit dumps of RAM holes. */
+/* Lab 3 hidden tests: bad mappings refused, 1 GiB pages in the walker, guest-made mappings, exact exit dumps of RAM
+ * holes. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,25 +21,25 @@ static struct mvm_vm *vm_small(void)
 static void page_map_rejects(void **state)
 {
     struct mvm_vm *vm = vm_small();
-    struct lab3_pt_pool pool = { .base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE };
-    struct lab3_pt_pool tiny = { .base_gpa = MVM_BOOT_PT_POOL_GPA + 0x8000, .size = 2 * X86_PAGE_SIZE };
-    struct lab3_pt_pool outside = { .base_gpa = 0x10000000, .size = MVM_BOOT_PT_POOL_SIZE };
+    struct lab3_pt_pool pool = {.base_gpa = MVM_BOOT_PT_POOL_GPA, .size = MVM_BOOT_PT_POOL_SIZE};
+    struct lab3_pt_pool tiny = {.base_gpa = MVM_BOOT_PT_POOL_GPA + 0x8000, .size = 2 * X86_PAGE_SIZE};
+    struct lab3_pt_pool outside = {.base_gpa = 0x10000000, .size = MVM_BOOT_PT_POOL_SIZE};
     struct {
         const char *what;
         struct lab3_pt_pool *pool;
         uint64_t gva, gpa, size;
         int want;
     } cases[] = {
-        { "gva not 4 KiB aligned", &pool, 0x5008, 0x5000, X86_PAGE_SIZE, -EINVAL },
-        { "gpa not 2 MiB aligned", &pool, 0x200000, 0x201000, X86_LARGE_PAGE_SIZE, -EINVAL },
-        { "page size 8 KiB", &pool, 0x2000, 0x2000, 0x2000, -EINVAL },
-        { "non-canonical gva", &pool, 0x0000800000000000ull, 0, X86_PAGE_SIZE, -EINVAL },
-        { "the first mapping", &pool, 0x3000, 0x3000, X86_PAGE_SIZE, 0 },
-        { "the same page again", &pool, 0x3000, 0x4000, X86_PAGE_SIZE, -EEXIST },
-        { "a 4 KiB page inside a 2 MiB one", &pool, 0x0, 0x0, X86_PAGE_SIZE, 0 },
-        { "a 2 MiB page over an existing PT", &pool, 0x0, 0x0, X86_LARGE_PAGE_SIZE, -EEXIST },
-        { "a pool of 2 pages for 4 tables", &tiny, 0x1000, 0x1000, X86_PAGE_SIZE, -ENOSPC },
-        { "a pool outside guest RAM", &outside, 0x1000, 0x1000, X86_PAGE_SIZE, -EFAULT },
+        {"gva not 4 KiB aligned", &pool, 0x5008, 0x5000, X86_PAGE_SIZE, -EINVAL},
+        {"gpa not 2 MiB aligned", &pool, 0x200000, 0x201000, X86_LARGE_PAGE_SIZE, -EINVAL},
+        {"page size 8 KiB", &pool, 0x2000, 0x2000, 0x2000, -EINVAL},
+        {"non-canonical gva", &pool, 0x0000800000000000ull, 0, X86_PAGE_SIZE, -EINVAL},
+        {"the first mapping", &pool, 0x3000, 0x3000, X86_PAGE_SIZE, 0},
+        {"the same page again", &pool, 0x3000, 0x4000, X86_PAGE_SIZE, -EEXIST},
+        {"a 4 KiB page inside a 2 MiB one", &pool, 0x0, 0x0, X86_PAGE_SIZE, 0},
+        {"a 2 MiB page over an existing PT", &pool, 0x0, 0x0, X86_LARGE_PAGE_SIZE, -EEXIST},
+        {"a pool of 2 pages for 4 tables", &tiny, 0x1000, 0x1000, X86_PAGE_SIZE, -ENOSPC},
+        {"a pool outside guest RAM", &outside, 0x1000, 0x1000, X86_PAGE_SIZE, -EFAULT},
     };
 
     (void)state;
@@ -68,7 +69,8 @@ static void walker_1g_page(void **state)
     rc = lab3_gva_to_gpa(vm, pml4, 0x80000000ull + 0x2345678, &gpa);
     if (rc != 0 || gpa != 0xc2345678ull)
         fail_msg("a 1 GiB page (PDPT entry with PS): gva 0x82345678 must map to gpa 0xc2345678; got rc %d gpa 0x%llx "
-                 "(%s)", rc, (unsigned long long)gpa, rc ? mvm_error() : "the offset keeps 30 bits");
+                 "(%s)",
+                 rc, (unsigned long long)gpa, rc ? mvm_error() : "the offset keeps 30 bits");
     vm_destroy(vm);
 }
 
@@ -147,17 +149,16 @@ static void hello64_exit_dump_exact(void **state)
     }
     if (ucalls != 2 || *c)
         fail_msg("expected 2 ucalls (the print, GUEST_DONE) and every console byte from an exit; got %d ucalls, "
-                 "left over: \"%s\"", ucalls, c);
+                 "left over: \"%s\"",
+                 ucalls, c);
     harness_free(&run);
 }
 
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(page_map_rejects),
-        cmocka_unit_test(walker_1g_page),
-        cmocka_unit_test(pagefault_guest_handles),
-        cmocka_unit_test(mmio_without_slot),
+        cmocka_unit_test(page_map_rejects),        cmocka_unit_test(walker_1g_page),
+        cmocka_unit_test(pagefault_guest_handles), cmocka_unit_test(mmio_without_slot),
         cmocka_unit_test(hello64_exit_dump_exact),
     };
 

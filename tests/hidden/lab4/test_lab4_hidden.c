@@ -1,4 +1,5 @@
-/* Lab 4 hidden tests: IIR priorities and acknowledgement, 16450-mode overrun, bits that must not stick, bad registers, hostile hypercall registers, Linux's start-up sequence. */
+/* Lab 4 hidden tests: IIR priorities and acknowledgement, 16450-mode overrun, bits that must not stick, bad registers,
+ * hostile hypercall registers, Linux's start-up sequence. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,8 @@
 #include "lab4-uart/lab4.h"
 #include "x86.h"
 
-static const char *const reg_names[8] = { "RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR" };
-static const char *const wreg_names[8] = { "THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR" };
+static const char *const reg_names[8] = {"RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
+static const char *const wreg_names[8] = {"THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR"};
 
 static int tx_count(void *opaque, uint8_t byte)
 {
@@ -158,7 +159,8 @@ static void uart_linux_startup(void **state)
     wr(&u, UART_IER, 0);
     if ((lsr & UART_LSR_TEMT) && (iir & UART_IIR_NO_INT))
         fail_msg("Linux enables IER.THRI with the transmitter empty and expects IIR to show it (NO_INT clear); "
-                 "got LSR 0x%02x IIR 0x%02x, so Linux would flag the UART with UART_BUG_TXEN", lsr, iir);
+                 "got LSR 0x%02x IIR 0x%02x, so Linux would flag the UART with UART_BUG_TXEN",
+                 lsr, iir);
 }
 
 /* A VM with the standard devices and a vCPU whose registers the test sets: the doorbell's decoder called directly. */
@@ -207,12 +209,12 @@ static uint64_t ring(struct hc_vm *h, uint64_t rax, uint64_t rbx, uint64_t rcx, 
     rc = lab4_hypercall_dispatch(h->vcpu, size, (uint32_t)rax);
     if (rc != 0)
         fail_msg("%s: lab4_hypercall_dispatch returned %d (%s); a guest's bad request is answered in RAX, the "
-                 "VMM goes on", what, rc, rc < 0 ? mvm_error() : mvm_stop_name((enum mvm_stop)rc));
+                 "VMM goes on",
+                 what, rc, rc < 0 ? mvm_error() : mvm_stop_name((enum mvm_stop)rc));
     assert_int_equal(vcpu_regs_get(h->vcpu, &r), 0);
     if (r.rip != rip || r.rbx != rbx || r.rdx != MVM_PORT_HYPERCALL)
-        fail_msg("%s: only RAX may change (RIP 0x%llx -> 0x%llx, RBX 0x%llx -> 0x%llx)", what,
-                 (unsigned long long)rip, (unsigned long long)r.rip, (unsigned long long)rbx,
-                 (unsigned long long)r.rbx);
+        fail_msg("%s: only RAX may change (RIP 0x%llx -> 0x%llx, RBX 0x%llx -> 0x%llx)", what, (unsigned long long)rip,
+                 (unsigned long long)r.rip, (unsigned long long)rbx, (unsigned long long)r.rbx);
     return r.rax;
 }
 

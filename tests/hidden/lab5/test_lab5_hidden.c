@@ -1,4 +1,5 @@
-/* Lab 5 hidden tests: hostile chains and indices, indirect tables, 16-bit index wrap, notification and kick suppression counted exactly, a hostile guest, the pcap. */
+/* Lab 5 hidden tests: hostile chains and indices, indirect tables, 16-bit index wrap, notification and kick suppression
+ * counted exactly, a hostile guest, the pcap. */
 #include "lab5_util.h"
 
 static void expect_walk_error(struct mvm_vm *vm, struct lab5_virtq *vq, uint16_t head, const char *what)
@@ -56,7 +57,8 @@ static void chain_walk_hostile(void **state)
     desc_put(vm, T_DESC, 3, ind, 48, VRING_DESC_F_INDIRECT, 0);
     if (lab5_chain_walk(&vq, 3, &c) != 0 || c.head != 3 || c.nbufs != 3 || c.readable != 72 || c.writable != 2048)
         fail_msg("head 3 -> an indirect table of 3 (12 + 60 readable, 2048 writable): expected 3 buffers, 72 and 2048 "
-                 "bytes, head 3; got %u buffers, %u and %u (%s)", c.nbufs, c.readable, c.writable, mvm_error());
+                 "bytes, head 3; got %u buffers, %u and %u (%s)",
+                 c.nbufs, c.readable, c.writable, mvm_error());
     desc_put(vm, T_DESC, 3, ind, 40, VRING_DESC_F_INDIRECT, 0);
     expect_walk_error(vm, &vq, 3, "an indirect table of 40 bytes (not a multiple of 16)");
     desc_put(vm, T_DESC, 3, ind, 48, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 4);
@@ -87,7 +89,8 @@ static void pop_bad_indices_and_wrap(void **state)
     desc_put(vm, T_DESC, 0, T_BUF, 64, 0, 0);
     avail_put(vm, 0, 0, T_NUM + 1);
     if ((rc = lab5_virtq_pop(&vq, &c)) != -EPROTO)
-        fail_msg("avail->idx %d with last_avail_idx 0 in a queue of %d: expected -EPROTO, got %d", T_NUM + 1, T_NUM, rc);
+        fail_msg("avail->idx %d with last_avail_idx 0 in a queue of %d: expected -EPROTO, got %d", T_NUM + 1, T_NUM,
+                 rc);
     lab5_vq(vm, &vq, 0);
     avail_put(vm, 0, T_NUM, 1);
     if ((rc = lab5_virtq_pop(&vq, &c)) != -EPROTO)
@@ -100,7 +103,8 @@ static void pop_bad_indices_and_wrap(void **state)
     rc = lab5_virtq_pop(&vq, &c);
     if (rc != 1 || vq.last_avail_idx != 0)
         fail_msg("last_avail_idx 65535, avail->idx 0: one entry pending (indices wrap at 2^16); expected 1 and "
-                 "last_avail_idx 0, got %d and %u (%s)", rc, vq.last_avail_idx, rc < 0 ? mvm_error() : "");
+                 "last_avail_idx 0, got %d and %u (%s)",
+                 rc, vq.last_avail_idx, rc < 0 ? mvm_error() : "");
     if (lab5_virtq_push(&vq, 0, 5) != 0 || used_idx_get(vm) != 0 || vq.used_idx != 0)
         fail_msg("used_idx 65535 + 1 push: used->idx must wrap to 0 (got %u)", used_idx_get(vm));
     /* With EVENT_IDX, an empty ring asks for a kick at last_avail_idx through avail_event. */
@@ -123,7 +127,7 @@ static void pop_bad_indices_and_wrap(void **state)
 /* Runs lab5/net with these parameters and checks it finished. */
 static void net_run(struct lab5_run *r, struct guest_run *run, uint32_t n, uint32_t b, uint32_t flags)
 {
-    r->params = (struct mvm_virtio_params){ .packets = n, .batch = b, .flags = flags };
+    r->params = (struct mvm_virtio_params){.packets = n, .batch = b, .flags = flags};
     lab5_run_guest("lab5/net", r, run);
     lab5_expect_done(r, run, "lab5/net");
 }
@@ -135,10 +139,10 @@ static void notifications_counted(void **state)
         uint32_t flags;
         uint64_t want;
     } cases[] = {
-        { "no EVENT_IDX, interrupts on: one per used frame", MVM_VIRTIO_P_NO_RX, 64 },
-        { "no EVENT_IDX, VRING_AVAIL_F_NO_INTERRUPT: none", MVM_VIRTIO_P_NO_RX | MVM_VIRTIO_P_NO_INTERRUPT, 0 },
-        { "EVENT_IDX, used_event at each batch's last frame: one per batch", MVM_VIRTIO_P_NO_RX | MVM_VIRTIO_P_EVENT_IDX,
-          8 },
+        {"no EVENT_IDX, interrupts on: one per used frame", MVM_VIRTIO_P_NO_RX, 64},
+        {"no EVENT_IDX, VRING_AVAIL_F_NO_INTERRUPT: none", MVM_VIRTIO_P_NO_RX | MVM_VIRTIO_P_NO_INTERRUPT, 0},
+        {"EVENT_IDX, used_event at each batch's last frame: one per batch", MVM_VIRTIO_P_NO_RX | MVM_VIRTIO_P_EVENT_IDX,
+         8},
     };
 
     (void)state;
@@ -170,20 +174,22 @@ static void event_idx_spares_rx_kicks(void **state)
     lab5_run_free(&r, &run);
     net_run(&r, &run, 256, 32, MVM_VIRTIO_P_EVENT_IDX);
     if (r.stats.kicks[LAB5_NET_RXQ] != 1 || r.stats.rx_frames != 256 || r.stats.notifications[LAB5_NET_RXQ] != 8)
-        fail_msg("EVENT_IDX: avail_event of the receive queue stays where the device last asked, so the refills need no "
-                 "kick: expected 1 receive kick, 256 frames and 8 receive notifications (used_event per batch); got "
-                 "%llu, %llu and %llu", (unsigned long long)r.stats.kicks[LAB5_NET_RXQ],
-                 (unsigned long long)r.stats.rx_frames, (unsigned long long)r.stats.notifications[LAB5_NET_RXQ]);
+        fail_msg(
+            "EVENT_IDX: avail_event of the receive queue stays where the device last asked, so the refills need no "
+            "kick: expected 1 receive kick, 256 frames and 8 receive notifications (used_event per batch); got "
+            "%llu, %llu and %llu",
+            (unsigned long long)r.stats.kicks[LAB5_NET_RXQ], (unsigned long long)r.stats.rx_frames,
+            (unsigned long long)r.stats.notifications[LAB5_NET_RXQ]);
     lab5_run_free(&r, &run);
 }
 
 static void hostile_guest(void **state)
 {
-    struct lab5_run r = { 0 };
+    struct lab5_run r = {0};
     struct guest_run run;
     static const char *const lines[] = {
-        "a loop through descriptor", "next = 999", "gpa 0x3fd00000", "gpa 0xfffffffffffff000", "avail->idx = 300",
-        "avail->ring[0] = 256", "indirect",
+        "a loop through descriptor", "next = 999",           "gpa 0x3fd00000", "gpa 0xfffffffffffff000",
+        "avail->idx = 300",          "avail->ring[0] = 256", "indirect",
     };
     int n = 0;
 
@@ -194,7 +200,8 @@ static void hostile_guest(void **state)
         n++;
     if (r.stats.device_errors != 11 || n != 11)
         fail_msg("lab5/hostile breaks the ring 11 ways: expected 11 device errors, each one log line; got %llu errors, "
-                 "%d lines:\n%s", (unsigned long long)r.stats.device_errors, n, r.log);
+                 "%d lines:\n%s",
+                 (unsigned long long)r.stats.device_errors, n, r.log);
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
         if (!strstr(r.log, lines[i]))
             fail_msg("the device log should name what was wrong (\"%s\"):\n%s", lines[i], r.log);
@@ -203,7 +210,7 @@ static void hostile_guest(void **state)
 
 static void indirect_guest(void **state)
 {
-    struct lab5_run r = { 0 };
+    struct lab5_run r = {0};
     struct guest_run run;
 
     (void)state;
@@ -221,7 +228,7 @@ static void indirect_guest(void **state)
 
 static int pcap_hook(struct mvm_vm *vm, void *opaque)
 {
-    struct lab5_net_config cfg = { .pcap = opaque };
+    struct lab5_net_config cfg = {.pcap = opaque};
     struct lab5_net *net = lab5_net_find(vm);
 
     return net ? lab5_net_configure(net, &cfg) : -ENODEV;
@@ -252,7 +259,7 @@ static void pcap_written(void **state)
 
 static void net_b1_exit_dump_exact(void **state)
 {
-    struct lab5_run r = { 0 };
+    struct lab5_run r = {0};
     struct guest_run run;
 
     (void)state;
@@ -272,14 +279,10 @@ static void net_b1_exit_dump_exact(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(chain_walk_hostile),
-        cmocka_unit_test(pop_bad_indices_and_wrap),
-        cmocka_unit_test(notifications_counted),
-        cmocka_unit_test(event_idx_spares_rx_kicks),
-        cmocka_unit_test(hostile_guest),
-        cmocka_unit_test(indirect_guest),
-        cmocka_unit_test(pcap_written),
-        cmocka_unit_test(net_b1_exit_dump_exact),
+        cmocka_unit_test(chain_walk_hostile),    cmocka_unit_test(pop_bad_indices_and_wrap),
+        cmocka_unit_test(notifications_counted), cmocka_unit_test(event_idx_spares_rx_kicks),
+        cmocka_unit_test(hostile_guest),         cmocka_unit_test(indirect_guest),
+        cmocka_unit_test(pcap_written),          cmocka_unit_test(net_b1_exit_dump_exact),
     };
 
     return harness_main(argc, argv, "lab5_hidden", tests, sizeof(tests) / sizeof(tests[0]));
