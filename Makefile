@@ -298,6 +298,8 @@ grade:
 
 ## make grade-all LAB=n SUBMISSIONS=dir [JOBS=n]   grade a class: build/grade/class-labN/gradebook.csv and reports
 grade-all:
+	$(Q)if [ ! -x tests/grading/grade_all.py ]; then \
+		echo "make grade-all grades a class for instructors and is not in the student handout" >&2; exit 2; fi
 	$(Q)./tests/grading/grade_all.py $(LAB) $(SUBMISSIONS) $(if $(JOBS),--jobs $(JOBS))
 
 ## make submit LAB=n    build/submit/labN.tar.gz: exactly the files lab n asks for, from labs/ (STUDENT=dir: from there)

@@ -23,8 +23,8 @@ fi
 rm -rf "$out"
 mkdir -p "$out"
 git archive --format=tar HEAD | tar -x -C "$out"
-rm -rf "$out/solutions" "$out/tests/hidden" "$out/tests/grading/test_grader.py" "$out/scripts/make-gradescope.sh" \
-    "$out/.ci" "$out/scripts/fresh-root-check.sh"
+rm -rf "$out/solutions" "$out/tests/hidden" "$out/tests/grading/test_grader.py" "$out/tests/grading/attacks.py" \
+    "$out/tests/grading/grade_all.py" "$out/scripts/make-gradescope.sh" "$out/.ci" "$out/scripts/fresh-root-check.sh"
 
 # Points tables keep the visible tests only; the README's table shows each lab's visible maximum.
 rows=""
