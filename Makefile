@@ -39,7 +39,9 @@ GUEST_LD := ld
 # A lab's reference part: solutions/ (the starter where there is none, as in the handout).
 lab_part = $(firstword $(wildcard solutions/$(1)) labs/$(1))
 
-CORE_SRC := $(sort $(filter-out minivmm/main.c,$(wildcard minivmm/*.c)))
+# The CLI is main.c and its helpers (minivmm/cli_*.c); everything else in minivmm/ is the core library.
+CLI_OBJ := $(patsubst %.c,$(O)/obj/%.o,minivmm/main.c $(wildcard minivmm/cli_*.c))
+CORE_SRC := $(sort $(filter-out minivmm/main.c minivmm/cli_%.c,$(wildcard minivmm/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(O)/obj/%.o)
 LIB := $(O)/lib/libminivmm.a
 MINIVMM := $(O)/bin/minivmm
@@ -146,7 +148,7 @@ $(LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(MINIVMM): $(O)/obj/minivmm/main.o $(LAB_OBJ) $(LIB)
+$(MINIVMM): $(CLI_OBJ) $(LAB_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -180,7 +182,8 @@ $(eval $(call guest16_rule,probes))
 
 # Labs 2 and 3: C guests on guest-kernels/runtime, the page-walk model.
 # -mgeneral-regs-only: no SSE state to set up, and GCC's interrupt attribute requires it.
-GUEST_C_CFLAGS := $(GUEST_CFLAGS) -std=gnu11 -O2 -Wall -Wextra -Werror -fno-pie -fcf-protection=none \
+# -g: the ELF next to each .bin (build/obj/guests/) carries types and lines for gdb (--gdb); the .bin is the same.
+GUEST_C_CFLAGS := $(GUEST_CFLAGS) -g -std=gnu11 -O2 -Wall -Wextra -Werror -fno-pie -fcf-protection=none \
 	-fno-asynchronous-unwind-tables -mgeneral-regs-only -MMD -MP
 GUEST_LDEMU_32 := elf_i386
 GUEST_LDEMU_64 := elf_x86_64
@@ -292,6 +295,11 @@ test:
 
 check: all
 	$(Q)./tests/run-suite.sh $(O)
+
+## make gdb LAB=n TEST=name [BACKEND=soft]   lab n's guest NAME under gdb (minivmm run --gdb), with its symbols
+.PHONY: gdb
+gdb: all
+	$(Q)./scripts/gdb.sh $(O) "$(LAB)" "$(TEST)" $(or $(BACKEND),auto)
 
 grade:
 	$(Q)./tests/grading/grade.py $(LAB) $(STUDENT) $(if $(ONLY),--only $(ONLY))

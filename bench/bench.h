@@ -1,4 +1,5 @@
-/* Benchmarks in C: the case table each bench_*.c exports and the state API that bench/shim.cc implements on Google Benchmark. */
+/* Benchmarks in C: the case table each bench_*.c exports and the state API that bench/shim.cc implements on Google
+ * Benchmark. */
 #ifndef BENCH_BENCH_H
 #define BENCH_BENCH_H
 
@@ -48,6 +49,7 @@ extern const struct bench_case bench_lab_cases[];
 extern const struct bench_case bench_load_cases[]; /* bench_load.c */
 extern const struct bench_case bench_lab4_cases[]; /* bench_lab4.c: bytes out through the UART, a hypercall, VMCALL */
 extern const struct bench_case bench_lab5_cases[]; /* bench_lab5.c: frames through virtio-net by batch size */
+extern const struct bench_case bench_lab6_cases[]; /* bench_lab6.c: a time read: pvclock page, RDTSC, MMIO, hypercall */
 extern const struct bench_case *const bench_tables[];
 
 /* The iteration count Google Benchmark asks of this run. */

@@ -129,6 +129,7 @@ static int soft_check_extension(long cap)
     case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
     case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
     case KVM_CAP_GET_TSC_KHZ:
+    case KVM_CAP_SET_GUEST_DEBUG:
         return 1;
     case KVM_CAP_NR_MEMSLOTS:
         return SOFT_MAX_SLOTS;

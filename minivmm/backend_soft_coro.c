@@ -18,6 +18,7 @@
 #endif
 
 #ifdef SOFT_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -80,6 +81,14 @@ int soft_coro_init(struct soft_coro *c, size_t stack_size, void (*fn)(void *), v
         munmap(stack, stack_size);
         return e;
     }
+#ifdef SOFT_ASAN
+    /*
+     * ASan keeps shadow memory across munmap: a stack mapped where an earlier coroutine's was inherits its stale
+     * redzones (frames that Unicorn's longjmp skipped), and __asan_handle_no_return's sigaltstack call then
+     * failed a CHECK on a local lying in them (tests/fuzz/findings/asan-check-longjmp-coroutine.log). Start clean.
+     */
+    __asan_unpoison_memory_region(stack, stack_size);
+#endif
     *c = (struct soft_coro){.stack = stack, .stack_size = stack_size, .fn = fn, .arg = arg};
     uintptr_t top = ((uintptr_t)stack + stack_size) & ~(uintptr_t)15;
     void **sp = (void **)top;
@@ -121,7 +130,11 @@ void soft_coro_yield(struct soft_coro *c)
 
 void soft_coro_destroy(struct soft_coro *c)
 {
-    if (c->stack)
+    if (c->stack) {
+#ifdef SOFT_ASAN
+        __asan_unpoison_memory_region(c->stack, c->stack_size); /* leave no redzones for the next mapping here */
+#endif
         munmap(c->stack, c->stack_size);
+    }
     c->stack = NULL;
 }

@@ -6,6 +6,7 @@
 #include "core_internal.h"
 #include "device.h"
 #include "hypercall.h"
+#include "x86.h"
 
 struct doorbell {
     struct mvm_hypercall table[MVM_MAX_HYPERCALLS];
@@ -117,4 +118,57 @@ int vm_hypercall_dispatch_set(struct mvm_vm *vm, mvm_hypercall_dispatch_fn dispa
         return rc;
     db->dispatch = dispatch;
     return 0;
+}
+
+/* One pass over [gva, gva + len) page by page: checks every piece is RAM, and copies src in when `copy`. */
+static int gva_range_write(struct mvm_vcpu *vcpu, const struct kvm_sregs *sregs, uint64_t gva, const void *src,
+                           size_t len, bool copy)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        uint64_t gpa, chunk = X86_PAGE_SIZE - ((gva + done) & (X86_PAGE_SIZE - 1));
+        void *hva;
+        int rc;
+
+        if (chunk > len - done)
+            chunk = len - done;
+        if (sregs->cr0 & X86_CR0_PG) {
+            rc = vm_gva_to_gpa(vcpu->vm, sregs->cr3, gva + done, &gpa);
+            if (rc < 0)
+                return rc;
+        } else {
+            gpa = gva + done;
+        }
+        hva = vm_gpa_to_hva(vcpu->vm, gpa, chunk);
+        if (!hva)
+            return mvm_fail(EFAULT, "gva 0x%llx (gpa 0x%llx): %llu bytes there are not guest RAM",
+                            (unsigned long long)(gva + done), (unsigned long long)gpa, (unsigned long long)chunk);
+        if (copy)
+            memcpy(hva, (const char *)src + done, chunk);
+        done += chunk;
+    }
+    return 0;
+}
+
+int vm_write_gva(struct mvm_vcpu *vcpu, uint64_t gva, const void *src, size_t len)
+{
+    struct kvm_sregs sregs;
+    int rc = vcpu_sregs_get(vcpu, &sregs);
+
+    if (rc < 0)
+        return rc;
+    if ((sregs.cr0 & X86_CR0_PG) && !(sregs.efer & X86_EFER_LMA))
+        return mvm_fail(EINVAL,
+                        "gva 0x%llx: the guest has paging on outside long mode; the VMM walks 4-level "
+                        "(long-mode) page tables only",
+                        (unsigned long long)gva);
+    if (gva + len < gva)
+        return mvm_fail(EFAULT, "gva 0x%llx + %zu wraps past the end of the address space", (unsigned long long)gva,
+                        len);
+    /* Check it all, then write it all: the page tables cannot change in between, the vCPU is stopped. */
+    rc = gva_range_write(vcpu, &sregs, gva, src, len, false);
+    if (rc == 0)
+        rc = gva_range_write(vcpu, &sregs, gva, src, len, true);
+    return rc;
 }

@@ -2,6 +2,9 @@
 #ifndef MINIVMM_CORE_INTERNAL_H
 #define MINIVMM_CORE_INTERNAL_H
 
+#include <pthread.h>
+#include <signal.h>
+
 #include "lab.h"
 #include "mvm.h"
 
@@ -26,6 +29,11 @@ struct mvm_vcpu {
     struct kvm_run *run;
     size_t run_size;
     struct mvm_run_result *res; /* the result of the run in progress, for devices */
+    pthread_t thread;           /* the thread in vcpu_run, while `running` (vcpu_pause_request kicks it) */
+    volatile sig_atomic_t running;
+    volatile sig_atomic_t pause_ms;     /* a pause vcpu_pause_request asked for; 0: none */
+    volatile sig_atomic_t pause_runs;   /* its clock_runs */
+    volatile sig_atomic_t pause_resume; /* vcpu_pause_resume: end the pause now */
 };
 
 struct mvm_vm {

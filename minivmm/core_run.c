@@ -3,8 +3,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "core_internal.h"
+#include "device.h"
 #include "trace.h"
 
 static const char *const exit_names[] = {
@@ -46,6 +48,7 @@ static const char *const stop_names[] = {
     [MVM_STOP_TIME_LIMIT] = "time limit reached",
     [MVM_STOP_UNHANDLED] = "unhandled exit",
     [MVM_STOP_ERROR] = "VMM error",
+    [MVM_STOP_KILLED] = "killed by the debugger",
 };
 
 const char *mvm_stop_name(enum mvm_stop stop)
@@ -79,9 +82,9 @@ void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len)
 
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
-        n = snprintf(buf, len, "IO %s port=0x%04x size=%u count=%u data=",
-                     run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port, run->io.size,
-                     run->io.count);
+        n = snprintf(buf, len,
+                     "IO %s port=0x%04x size=%u count=%u data=", run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+                     run->io.port, run->io.size, run->io.count);
         if (n > 0 && (size_t)n < len)
             hex_bytes(buf + n, len - (size_t)n, (const uint8_t *)run + run->io.data_offset,
                       (size_t)run->io.size * run->io.count);
@@ -149,7 +152,7 @@ static void internal_error_detail(struct mvm_vcpu *vcpu, const struct kvm_run *r
     }
     snprintf(res->detail, sizeof(res->detail), "KVM_EXIT_INTERNAL_ERROR suberror %u (%s)%s%s%.160s", sub,
              sub < sizeof(suberror_names) / sizeof(suberror_names[0]) && suberror_names[sub] ? suberror_names[sub]
-                                                                                           : "unknown suberror",
+                                                                                             : "unknown suberror",
              where, why[0] ? ": " : "", why);
 }
 
@@ -208,7 +211,7 @@ static void on_alarm(int sig)
 static void timer_arm(struct kvm_run *run, uint32_t ms, struct sigaction *old)
 {
     struct sigaction sa;
-    struct itimerval it = { 0 };
+    struct itimerval it = {0};
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_alarm;
@@ -225,15 +228,106 @@ static void timer_arm(struct kvm_run *run, uint32_t ms, struct sigaction *old)
 
 static void timer_disarm(const struct sigaction *old)
 {
-    struct itimerval it = { 0 };
+    struct itimerval it = {0};
 
     setitimer(ITIMER_REAL, &it, NULL);
     timed_run = NULL;
     sigaction(SIGALRM, old, NULL);
 }
 
+/* The signal that kicks a vCPU's thread out of KVM_RUN for a pause asked from another thread: it only interrupts. */
+#define PAUSE_KICK_SIGNAL (SIGRTMIN + 3)
+
+static void on_kick(int sig)
+{
+    (void)sig;
+}
+
+static void kick_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_kick;
+    sigemptyset(&sa.sa_mask);
+    sigaction(PAUSE_KICK_SIGNAL, &sa, NULL); /* no SA_RESTART: KVM_RUN must return -EINTR */
+}
+
+void vcpu_pause_request(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs)
+{
+    if (!vcpu || !vcpu->running)
+        return;
+    vcpu->pause_runs = clock_runs;
+    vcpu->pause_resume = 0;
+    vcpu->pause_ms = ms ? (sig_atomic_t)(ms > 0x7fffffff ? 0x7fffffff : ms) : 1;
+    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (!pthread_equal(pthread_self(), vcpu->thread))
+        pthread_kill(vcpu->thread, PAUSE_KICK_SIGNAL);
+}
+
+void vcpu_pause_resume(struct mvm_vcpu *vcpu)
+{
+    if (vcpu)
+        vcpu->pause_resume = 1;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct pause_arg {
+    struct mvm_vcpu *vcpu;
+    bool resume, clock_runs;
+    uint64_t paused_ns;
+};
+
+static int device_pause(struct mvm_device *dev, void *arg)
+{
+    struct pause_arg *p = arg;
+
+    return dev->ops->pause ? dev->ops->pause(dev, p->vcpu, p->resume, p->clock_runs, p->paused_ns) : 0;
+}
+
+/* The pause vcpu_pause_request asked for, between two KVM_RUNs. 0 or -errno with a message. */
+static int vcpu_pause_take(struct mvm_vcpu *vcpu, struct mvm_run_result *res)
+{
+    struct pause_arg p = {.vcpu = vcpu, .clock_runs = vcpu->pause_runs != 0};
+    uint64_t ms = (uint64_t)vcpu->pause_ms, t0 = mono_ns(), end = t0 + ms * 1000000u, now;
+    struct kvm_clock_data clock = {0};
+    int rc;
+
+    vcpu->pause_ms = 0;
+    rc = vm_devices_each(vcpu->vm, device_pause, &p);
+    if (rc == 0 && !p.clock_runs)
+        rc = MVM_IOCTL(vcpu->vm->be, vcpu->vm->fd, KVM_GET_CLOCK, &clock);
+    /* In slices of at most 10 ms, so that vcpu_pause_resume from any thread or signal handler ends it soon. */
+    while (!time_expired && !vcpu->pause_resume && (now = mono_ns()) < end) {
+        uint64_t left = end - now < 10000000u ? end - now : 10000000u;
+        struct timespec d = {.tv_sec = 0, .tv_nsec = (long)left};
+
+        nanosleep(&d, NULL); /* a signal (the time limit) cuts it short */
+    }
+    p.paused_ns = mono_ns() - t0;
+    if (rc == 0 && !p.clock_runs) {
+        struct kvm_clock_data set = {.clock = clock.clock};
+
+        rc = MVM_IOCTL(vcpu->vm->be, vcpu->vm->fd, KVM_SET_CLOCK, &set);
+    }
+    p.resume = true;
+    if (rc == 0)
+        rc = vm_devices_each(vcpu->vm, device_pause, &p);
+    res->pauses++;
+    res->paused_ns += p.paused_ns;
+    return rc;
+}
+
 int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_run_result *res)
 {
+    static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
     static const struct mvm_run_opts no_opts;
     struct kvm_run *run = vcpu->run;
     struct sigaction old_sa;
@@ -244,6 +338,10 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         opts = &no_opts;
     memset(res, 0, sizeof(*res));
     vcpu->res = res;
+    pthread_once(&kick_once, kick_install);
+    vcpu->pause_ms = 0;
+    vcpu->thread = pthread_self();
+    vcpu->running = 1;
     run->immediate_exit = 0;
     if (opts->max_ms)
         timer_arm(run, opts->max_ms, &old_sa);
@@ -261,6 +359,14 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         uint64_t exit_ns = mvm_trace_clock(opts->trace);
         if (rc == -EINTR || rc == -EAGAIN) {
             rc = 0;
+            if (vcpu->pause_ms && !(opts->max_ms && time_expired)) {
+                run->immediate_exit = 0;
+                rc = vcpu_pause_take(vcpu, res);
+                if (opts->max_ms && time_expired)
+                    run->immediate_exit = 1; /* the limit passed while paused */
+                if (rc < 0)
+                    break;
+            }
             if (opts->max_ms && time_expired) {
                 res->stop = MVM_STOP_TIME_LIMIT;
                 snprintf(res->detail, sizeof(res->detail), "stopped after %u ms of wall time (the limit)",
@@ -273,7 +379,10 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         res->exits++;
         if (run->exit_reason < MVM_EXIT_REASONS)
             res->by_reason[run->exit_reason]++;
-        rc = exit_handle(vcpu, run, res);
+        if (run->exit_reason == KVM_EXIT_DEBUG && opts->debug_exit)
+            rc = opts->debug_exit(vcpu, opts->debug_opaque);
+        else
+            rc = exit_handle(vcpu, run, res);
         if (opts->trace)
             mvm_trace_exit_record(opts->trace, vcpu, enter_ns, exit_ns);
         if (opts->exit_dump) {
@@ -286,6 +395,8 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
             res->stop = (enum mvm_stop)rc;
         rc = 0;
     }
+    vcpu->running = 0;
+    vcpu->pause_ms = 0;
     if (opts->trace)
         mvm_trace_vcpu_detach(opts->trace, vcpu);
     if (opts->max_ms)

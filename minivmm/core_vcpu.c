@@ -67,6 +67,14 @@ struct mvm_vm *vcpu_vm(struct mvm_vcpu *vcpu)
     return vcpu->vm;
 }
 
+struct mvm_vcpu *vm_vcpu_get(struct mvm_vm *vm, int id)
+{
+    for (int i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i]->id == id)
+            return vm->vcpus[i];
+    return NULL;
+}
+
 struct kvm_run *vcpu_run_page(struct mvm_vcpu *vcpu)
 {
     return vcpu->run;
@@ -90,6 +98,16 @@ int vcpu_sregs_get(struct mvm_vcpu *vcpu, struct kvm_sregs *sregs)
 int vcpu_sregs_set(struct mvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 {
     return MVM_IOCTL(vcpu->vm->be, vcpu->fd, KVM_SET_SREGS, sregs);
+}
+
+int vcpu_ioctl(struct mvm_vcpu *vcpu, unsigned long req, void *arg, const char *name)
+{
+    return mvm_ioctl(vcpu->vm->be, vcpu->fd, req, (unsigned long)arg, name);
+}
+
+int vm_ioctl(struct mvm_vm *vm, unsigned long req, void *arg, const char *name)
+{
+    return mvm_ioctl(vm->be, vm->fd, req, (unsigned long)arg, name);
 }
 
 int vcpu_enter(struct mvm_vcpu *vcpu)

@@ -23,10 +23,17 @@ struct mvm_device;
 struct mvm_device_ops {
     const char *name; /* for messages and `minivmm devices`: "serial", "ucall", ... */
     int (*read)(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t offset, uint8_t *data, uint32_t len);
-    int (*write)(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t offset, const uint8_t *data,
-                 uint32_t len);
+    int (*write)(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t offset, const uint8_t *data, uint32_t len);
     /* Back to the power-on state (vm_devices_reset). NULL: nothing to reset. */
     void (*reset)(struct mvm_device *dev);
+    /*
+     * The VM pauses (resume false: the vCPU has just left KVM_RUN) or resumes
+     * (true: before KVM_RUN again; paused_ns is the host time it stood), on
+     * the vCPU's thread, so vCPU ioctls are allowed (vcpu_pause_request).
+     * clock_runs: guest time should take in the pause (false: stand still).
+     * 0 or -errno with a message. NULL: the device does not care.
+     */
+    int (*pause)(struct mvm_device *dev, struct mvm_vcpu *vcpu, bool resume, bool clock_runs, uint64_t paused_ns);
     /* Frees dev->priv and whatever else the device holds; the bus frees the device itself. NULL: free(priv). */
     void (*destroy)(struct mvm_device *dev);
 };

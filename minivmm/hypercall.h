@@ -52,4 +52,13 @@ const struct mvm_hypercall *vm_hypercall_find(struct mvm_vm *vm, uint64_t nr);
  */
 int vm_hypercall_dispatch_set(struct mvm_vm *vm, mvm_hypercall_dispatch_fn dispatch);
 
+/*
+ * For services that answer into guest memory: copies len bytes to guest-virtual gva as the vCPU sees it now
+ * (vm_read_gva's twin: physical with paging off, the VMM's walk in long mode). All or nothing: every page is
+ * translated and found to be RAM before the first byte is written, so a buffer that runs off RAM or into MMIO
+ * gets nothing. 0, -EINVAL (paging outside long mode, a non-canonical gva) or -EFAULT, with a message. The
+ * walk does not look at the pages' write permission: the VMM writes where the guest said, as a device's DMA would.
+ */
+int vm_write_gva(struct mvm_vcpu *vcpu, uint64_t gva, const void *src, size_t len);
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,25 +11,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core_file.h"
 #include "device.h"
+#include "cli_guard.h"
+#include "cli_files.h"
+#include "gdbstub.h"
 #include "lab.h"
+#include "lab4-uart/lab4.h"
 #include "lab5-virtio/lab5.h"
 #include "x86.h"
 #include "mvm.h"
 #include "trace.h"
-
-/* Exit statuses, stable for scripts and the grader. */
-enum {
-    EXIT_PASS = 0,     /* GUEST_DONE, or a clean HLT */
-    EXIT_GUEST_FAIL = 1,
-    EXIT_USAGE = 2,    /* bad flags or bad input */
-    EXIT_CRASH = 3,    /* triple fault, internal error, unhandled exit */
-    EXIT_LIMIT = 4,    /* exit or time limit */
-    EXIT_VMM = 5,      /* the VMM itself failed */
-};
 
 static const char usage_text[] =
     "usage: minivmm run [options] (IMAGE | --guest LAB/NAME)\n"
@@ -58,8 +54,17 @@ static const char usage_text[] =
     "      --no-kernel-exits  with a trace on kvm: skip the BPF tracer of exits KVM handles in the kernel\n"
     "      --serial-in FILE   the UART's receive line (lab 4) reads FILE ('-': standard input, polled,\n"
     "                         never waited on); without it, nothing arrives\n"
+    "      --share DIR        lab 4's file service: the guest's hypercalls open, read, write and stat\n"
+    "                         regular files of DIR, and nothing outside it\n"
     "      --net-pcap FILE    lab 5: the frames the guest's virtio-net transmits, as a pcap file\n"
     "                         (tcpdump -r FILE, Wireshark)\n"
+    "      --pause-at MS      pause the VM MS milliseconds into the run (>= 1), as a VMM does to snapshot\n"
+    "                         or migrate it: KVM_RUN is interrupted (no exit), the VM stands --pause-for MS\n"
+    "      --pause-for MS     how long the --pause-at pause lasts\n"
+    "      --pause-clock C    guest time over a pause: stop (default: KVM_SET_CLOCK puts back the clock of\n"
+    "                         the pause; lab 6's page the same) or jump (the clocks take in the pause)\n"
+    "      --gdb PORT         before the first instruction, wait for gdb on 127.0.0.1:PORT (0: a free port,\n"
+    "                         printed) and let it drive the guest; no time limit unless --timeout is given\n"
     "\n"
     "files: IMAGE must be a regular file. An output (-d, -r, --trace, --net-pcap) is created, or a regular file is\n"
     "overwritten; /dev/null, /dev/full and terminals are written in place; a FIFO, socket, directory or\n"
@@ -67,9 +72,12 @@ static const char usage_text[] =
     "--trace-live renames a new feed onto PATH: PATH must be new or an old feed, never another file,\n"
     "a symlink or a device. Every file is checked before any output is opened.\n"
     "\n"
+    "signals: SIGUSR1 pauses the running VM (as --pause-at, until SIGUSR2 or the timeout); SIGUSR2 resumes it.\n"
+    "\n"
     "exit status: 0 the guest passed (GUEST_DONE) or halted, 1 a GUEST_ASSERT failed,\n"
     "2 bad usage or input (a refused or unopenable file too), 3 the guest crashed (triple fault,\n"
-    "internal error), 4 an exit or time limit was hit, 5 the VMM failed (an output that could not be\n"
+    "internal error), 4 an exit or time limit was hit (or gdb killed the guest), 5 the VMM failed (an output that "
+    "could not be\n"
     "written turns 0 into 5; other statuses stand, with the message).\n";
 
 struct run_args {
@@ -90,7 +98,14 @@ struct run_args {
     const char *live_path;
     bool no_kernel_exits;
     const char *serial_in;
+    const char *share; /* --share DIR */
     const char *pcap_path;
+    uint64_t pause_at_ms;  /* --pause-at; 0: none */
+    uint64_t pause_for_ms; /* --pause-for */
+    bool pause_clock_runs; /* --pause-clock jump */
+    bool timeout_set;      /* --timeout given */
+    bool gdb;              /* --gdb */
+    uint64_t gdb_port;
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -122,10 +137,20 @@ static bool parse_size(const char *s, uint64_t *out, bool suffixes)
         return false;
     if (suffixes && *end) {
         switch (*end) {
-        case 'K': case 'k': shift = 10; break;
-        case 'M': case 'm': shift = 20; break;
-        case 'G': case 'g': shift = 30; break;
-        default: return false;
+        case 'K':
+        case 'k':
+            shift = 10;
+            break;
+        case 'M':
+        case 'm':
+            shift = 20;
+            break;
+        case 'G':
+        case 'g':
+            shift = 30;
+            break;
+        default:
+            return false;
         }
         end++;
     }
@@ -133,65 +158,6 @@ static bool parse_size(const char *s, uint64_t *out, bool suffixes)
         return false;
     *out = (uint64_t)v << shift;
     return true;
-}
-
-/* Built-in guests live in ../guests next to the binary: build/bin/minivmm -> build/guests/. */
-static int guest_path(const char *name, char *buf, size_t len)
-{
-    char exe[PATH_MAX];
-    const char *dir = getenv("MINIVMM_GUEST_DIR");
-    ssize_t n;
-
-    if (strstr(name, "..") || name[0] == '/')
-        return -EINVAL;
-    if (!dir) {
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-            return -errno;
-        exe[n] = '\0';
-        *strrchr(exe, '/') = '\0';
-        if ((size_t)snprintf(buf, len, "%s/../guests/%s.bin", exe, name) >= len)
-            return -ENAMETOOLONG;
-        return 0;
-    }
-    if ((size_t)snprintf(buf, len, "%s/%s.bin", dir, name) >= len)
-        return -ENAMETOOLONG;
-    return 0;
-}
-
-/* Lists guests/LAB/NAME.bin, two levels deep. */
-static int cmd_list(void)
-{
-    char root[PATH_MAX], sub[PATH_MAX + 256];
-    struct dirent *lab, *g;
-    DIR *d, *sd;
-
-    if (guest_path("x", root, sizeof(root)) < 0)
-        return EXIT_VMM;
-    *strrchr(root, '/') = '\0';
-    d = opendir(root);
-    if (!d) {
-        fprintf(stderr, "minivmm: no built-in guests in %s: %s ('make guests' builds them)\n", root, strerror(errno));
-        return EXIT_USAGE;
-    }
-    printf("built-in guests (minivmm run --guest NAME):\n");
-    while ((lab = readdir(d))) {
-        if (lab->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", root, lab->d_name);
-        sd = opendir(sub);
-        if (!sd)
-            continue;
-        while ((g = readdir(sd))) {
-            size_t n = strlen(g->d_name);
-
-            if (n > 4 && !strcmp(g->d_name + n - 4, ".bin"))
-                printf("  %s/%.*s\n", lab->d_name, (int)(n - 4), g->d_name);
-        }
-        closedir(sd);
-    }
-    closedir(d);
-    return EXIT_PASS;
 }
 
 static void print_summary(const char *backend, const char *what, const struct mvm_run_result *res)
@@ -243,6 +209,7 @@ static int verdict(const struct mvm_run_result *res)
     case MVM_STOP_ASSERT:
         return EXIT_GUEST_FAIL;
     case MVM_STOP_EXIT_LIMIT:
+    case MVM_STOP_KILLED:
     case MVM_STOP_TIME_LIMIT:
         return EXIT_LIMIT;
     case MVM_STOP_ERROR:
@@ -250,102 +217,6 @@ static int verdict(const struct mvm_run_result *res)
     default:
         return EXIT_CRASH;
     }
-}
-
-/* The outputs, by option. */
-enum { OUT_EXITS, OUT_REGS, OUT_TRACE, OUT_LIVE, OUT_PCAP, OUT_N };
-static const char *const out_opts[OUT_N] = { "--exits", "--final-regs", "--trace", "--trace-live", "--net-pcap" };
-
-/*
- * Every file is checked before any output is opened: the image must be a
- * regular file, each output a kind that may be written (or, for the live feed,
- * replaced), and no output the image or another output (same device and inode,
- * after symlinks). '-' (standard output) is not a file here.
- */
-static int files_check(const char *image, const char *const paths[OUT_N])
-{
-    struct stat img, st[OUT_N];
-    bool exists[OUT_N] = { false }, checked[OUT_N] = { false };
-    int fd, rc;
-
-    fd = mvm_file_open_input("guest image", image, &img);
-    if (fd < 0)
-        return fd;
-    close(fd);
-    for (int i = 0; i < OUT_N; i++) {
-        if (!paths[i] || (i <= OUT_REGS && !strcmp(paths[i], "-")))
-            continue;
-        rc = i == OUT_LIVE ? mvm_file_check_replace(out_opts[i], paths[i], &st[i], &exists[i])
-                           : mvm_file_check_output(out_opts[i], paths[i], &st[i], &exists[i]);
-        if (rc < 0 && i <= OUT_REGS && exists[i] && S_ISFIFO(st[i].st_mode)) {
-            char msg[256];
-
-            snprintf(msg, sizeof(msg), "%s", mvm_error()); /* /dev/stdout in a pipeline is a pipe */
-            return mvm_fail(-rc, "%s; '%s -' writes to standard output", msg, out_opts[i]);
-        }
-        if (rc < 0)
-            return rc;
-        if (exists[i] && mvm_file_same(&st[i], &img))
-            return mvm_fail(EINVAL, "%s %s: is the guest image %s; an output never overwrites an input: give "
-                                    "another file", out_opts[i], paths[i], image);
-        for (int j = 0; j < i; j++) {
-            if (!checked[j])
-                continue;
-            if (exists[i] && exists[j] ? mvm_file_same(&st[i], &st[j]) && !S_ISCHR(st[i].st_mode)
-                                       : !strcmp(paths[i], paths[j]))
-                return mvm_fail(EINVAL, "%s %s: is also the %s file; give each output its own file", out_opts[i],
-                                paths[i], out_opts[j]);
-        }
-        checked[i] = true;
-    }
-    return 0;
-}
-
-/* Opens the file of -d or -r ('-': standard output). */
-static int output_open(const char *opt, const char *path, FILE **out)
-{
-    struct stat st;
-    int fd;
-
-    if (!strcmp(path, "-")) {
-        *out = stdout;
-        return 0;
-    }
-    fd = mvm_file_open_output(opt, path, &st);
-    if (fd < 0)
-        return fd;
-    *out = fdopen(fd, "w");
-    if (!*out) {
-        int err = errno;
-
-        close(fd);
-        return mvm_fail(err, "%s %s: %s", opt, path, strerror(err));
-    }
-    return 0;
-}
-
-/* Flushes and closes an output; false, with a message naming it, when a write to it failed. */
-static bool output_close(FILE *f, const char *opt, const char *path)
-{
-    int err = 0;
-
-    if (!f)
-        return true;
-    if (fflush(f) != 0)
-        err = errno;
-    else if (ferror(f))
-        err = -1; /* an earlier write failed; its errno is gone */
-    if (f != stdout && fclose(f) != 0 && !err)
-        err = errno;
-    if (!err)
-        return true;
-    if (err > 0)
-        fprintf(stderr, "minivmm: %s%s%s: write failed: %s; what it holds is incomplete\n", opt, opt[0] ? " " : "",
-                path, strerror(err));
-    else
-        fprintf(stderr, "minivmm: %s%s%s: a write failed; what it holds is incomplete\n", opt, opt[0] ? " " : "",
-                path);
-    return false;
 }
 
 /*
@@ -367,7 +238,7 @@ static void on_backstop(int sig)
 static void backstop_arm(uint64_t ms, const char *fmt, uint64_t timeout_ms)
 {
     struct sigaction sa;
-    struct itimerval it = { .it_value = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 } };
+    struct itimerval it = {.it_value = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000}};
 
     snprintf(backstop_line, sizeof(backstop_line), fmt, (unsigned long long)timeout_ms);
     memset(&sa, 0, sizeof(sa));
@@ -379,7 +250,7 @@ static void backstop_arm(uint64_t ms, const char *fmt, uint64_t timeout_ms)
 
 static void backstop_disarm(void)
 {
-    struct itimerval it = { 0 };
+    struct itimerval it = {0};
 
     setitimer(ITIMER_REAL, &it, NULL);
 }
@@ -426,10 +297,10 @@ static bool trace_finish(struct mvm_trace *t, bool quiet)
                 (unsigned long long)c.events, (unsigned long long)c.user, (unsigned long long)c.kernel);
     if (!quiet && c.kernel_on)
         fprintf(stderr, "minivmm: kernel tracer: %llu kvm_exit, %llu kvm_userspace_exit, %llu lost%s\n",
-                (unsigned long long)c.kernel_exits, (unsigned long long)c.kernel_to_user,
-                (unsigned long long)c.dropped,
+                (unsigned long long)c.kernel_exits, (unsigned long long)c.kernel_to_user, (unsigned long long)c.dropped,
                 c.kernel_exits == 0 && c.kernel_to_user ? " (this kernel's KVM fires no kvm:kvm_exit, so exits "
-                                                          "it handles itself cannot be seen)" : "");
+                                                          "it handles itself cannot be seen)"
+                                                        : "");
     if (mvm_trace_close(t) < 0) {
         fprintf(stderr, "minivmm: %s\n", mvm_error());
         return false;
@@ -440,20 +311,22 @@ static bool trace_finish(struct mvm_trace *t, bool quiet)
 /* Puts the vCPU in --mode at --entry through the labs' set-ups: real (lab 1), protected (lab 2), long (lab 3). */
 static int vcpu_setup_for_mode(struct mvm_vcpu *vcpu, const struct run_args *a, size_t image_size)
 {
-    static const char *const modes[MVM_MODES] = { "real", "protected", "long" };
+    static const char *const modes[MVM_MODES] = {"real", "protected", "long"};
     enum mvm_mode mode = MVM_MODE_REAL;
 
     /* What the VMM writes into guest RAM besides the image: the boot GDT, and in long mode the page tables. */
     uint64_t boot_end = !strcmp(a->mode, "long") ? MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE
-                                                  : MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8;
+                                                 : MVM_BOOT_GDT_GPA + MVM_BOOT_GDT_ENTRIES * 8;
 
     while (mode < MVM_MODES && strcmp(a->mode, modes[mode]))
         mode++;
     if (mode != MVM_MODE_REAL && a->load_gpa < boot_end && a->load_gpa + image_size > MVM_BOOT_GDT_GPA)
-        return mvm_fail(EINVAL, "the image at 0x%llx-0x%llx overlaps what the VMM writes at 0x%x-0x%llx for --mode %s "
-                                "(the boot GDT%s)", (unsigned long long)a->load_gpa,
-                        (unsigned long long)(a->load_gpa + image_size - 1), MVM_BOOT_GDT_GPA,
-                        (unsigned long long)boot_end - 1, a->mode, boot_end > MVM_BOOT_PT_POOL_GPA ? ", page tables" : "");
+        return mvm_fail(EINVAL,
+                        "the image at 0x%llx-0x%llx overlaps what the VMM writes at 0x%x-0x%llx for --mode %s "
+                        "(the boot GDT%s)",
+                        (unsigned long long)a->load_gpa, (unsigned long long)(a->load_gpa + image_size - 1),
+                        MVM_BOOT_GDT_GPA, (unsigned long long)boot_end - 1, a->mode,
+                        boot_end > MVM_BOOT_PT_POOL_GPA ? ", page tables" : "");
     /* In long mode the page tables identity-map guest RAM, so the entry's gpa is also its gva. */
     return vcpu_setup_mode(vcpu, mode, a->entry_gpa);
 }
@@ -462,65 +335,126 @@ static int vcpu_setup_for_mode(struct mvm_vcpu *vcpu, const struct run_args *a, 
 static int net_pcap_attach(struct mvm_vm *vm, FILE *pcap)
 {
     struct lab5_net *net = lab5_net_find(vm);
-    const struct lab5_net_config cfg = { .pcap = pcap, .log = stderr };
+    const struct lab5_net_config cfg = {.pcap = pcap, .log = stderr};
 
     if (!net)
         return mvm_fail(ENODEV, "--net-pcap: this VM has no virtio-net device at 0x%x", MVM_VIRTIO_MMIO_BASE);
     return lab5_net_configure(net, &cfg);
 }
 
-/* Opens --serial-in: '-' is standard input; else a regular file that is none of the outputs (never overwritten). */
-static int serial_in_open(const char *path, const char *const outs[OUT_N], FILE **in)
+/*
+ * Pauses (lab 6): SIGUSR1 asks the run loop for a pause until SIGUSR2, and
+ * --pause-at a thread asks for one of --pause-for ms. vcpu_pause_request is
+ * async-signal-safe; requests outside the run are ignored.
+ */
+static struct mvm_vcpu *volatile pause_vcpu;
+static volatile sig_atomic_t pause_clock_runs;
+
+static void on_pause_signal(int sig)
 {
-    struct stat st, o;
-    int fd;
+    struct mvm_vcpu *vcpu = pause_vcpu;
 
-    if (!strcmp(path, "-")) {
-        *in = stdin;
+    if (vcpu && sig == SIGUSR1)
+        vcpu_pause_request(vcpu, MVM_PAUSE_UNTIL_RESUMED, pause_clock_runs);
+    else if (vcpu)
+        vcpu_pause_resume(vcpu);
+}
+
+struct pause_at {
+    struct mvm_vcpu *vcpu;
+    struct timespec when; /* CLOCK_MONOTONIC */
+    uint32_t ms;
+    bool clock_runs;
+};
+
+static void *pause_at_thread(void *arg)
+{
+    struct pause_at *p = arg;
+
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &p->when, NULL) == EINTR)
+        ;
+    vcpu_pause_request(p->vcpu, p->ms, p->clock_runs);
+    return NULL;
+}
+
+/* Installs the signals' handlers and starts the --pause-at thread (with SIGUSR1/2 blocked in it) when asked. */
+static int pauses_start(const struct run_args *a, struct mvm_vcpu *vcpu, struct pause_at *p, pthread_t *thread)
+{
+    struct sigaction sa;
+    sigset_t usr, old;
+    int rc = 0;
+
+    pause_clock_runs = a->pause_clock_runs;
+    pause_vcpu = vcpu;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_pause_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    if (!a->pause_at_ms)
         return 0;
+    *p = (struct pause_at){.vcpu = vcpu, .ms = (uint32_t)a->pause_for_ms, .clock_runs = a->pause_clock_runs};
+    clock_gettime(CLOCK_MONOTONIC, &p->when);
+    p->when.tv_sec += (time_t)(a->pause_at_ms / 1000);
+    p->when.tv_nsec += (long)(a->pause_at_ms % 1000) * 1000000;
+    if (p->when.tv_nsec >= 1000000000) {
+        p->when.tv_sec++;
+        p->when.tv_nsec -= 1000000000;
     }
-    fd = mvm_file_open_input("--serial-in", path, &st);
-    if (fd < 0)
-        return fd;
-    for (int i = 0; i < OUT_N; i++) {
-        if (outs[i] && strcmp(outs[i], "-") && stat(outs[i], &o) == 0 && mvm_file_same(&st, &o)) {
-            close(fd);
-            return mvm_fail(EINVAL, "--serial-in %s: is also the %s file; an output never overwrites an input",
-                            path, out_opts[i]);
-        }
+    sigemptyset(&usr);
+    sigaddset(&usr, SIGUSR1);
+    sigaddset(&usr, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr, &old);
+    rc = pthread_create(thread, NULL, pause_at_thread, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pause_vcpu = NULL;
+        return mvm_fail(rc, "--pause-at: cannot start its thread: %s", strerror(rc));
     }
-    *in = fdopen(fd, "r");
-    if (!*in) {
-        int err = errno;
+    return 1;
+}
 
-        close(fd);
-        return mvm_fail(err, "--serial-in %s: %s", path, strerror(err));
+/* After the run: no more pauses (the handlers stay, doing nothing), the thread stopped if it still waits. */
+static void pauses_stop(int started, pthread_t thread)
+{
+    pause_vcpu = NULL;
+    if (started > 0) {
+        pthread_cancel(thread);
+        pthread_join(thread, NULL);
     }
-    return 0;
 }
 
 static int run_guest(const struct run_args *a)
 {
     size_t image_size = 0;
     const struct mvm_backend *be;
-    struct mvm_run_opts opts = { .max_exits = a->max_exits };
+    struct mvm_run_opts opts = {.max_exits = a->max_exits};
     struct mvm_run_result res;
     struct mvm_vm *vm = NULL;
+    struct mvm_gdb *gdb = NULL;
     struct mvm_vcpu *vcpu;
     char path[PATH_MAX];
     const char *image = a->image;
-    const char *const outs[OUT_N] = { a->exits_path, a->regs_path, a->trace_path, a->live_path, a->pcap_path };
-    FILE *dump = NULL, *regs = NULL, *serial_in = NULL, *pcap = NULL;
+    const char *const outs[OUT_N] = {a->exits_path, a->regs_path, a->trace_path, a->live_path, a->pcap_path};
+    FILE *dump = NULL, *regs = NULL, *serial_in = NULL, *pcap = NULL, *console = stdout;
+    struct line_hold *hold = NULL;
+    struct watchdog dog;
+    pthread_t dog_thread;
+    bool dog_on;
     uint64_t start_ns = mvm_trace_now_ns(), used_ms;
     bool written = true;
-    int rc, status = EXIT_VMM;
+    struct pause_at pause_at;
+    pthread_t pause_thread;
+    int rc, pauses, status = EXIT_VMM;
 
     if (a->guest) {
-        if (guest_path(a->guest, path, sizeof(path)) < 0)
+        if (cli_guest_path(a->guest, path, sizeof(path)) < 0)
             return usage_error("bad guest name '%s'", a->guest);
         if (access(path, R_OK) != 0) {
-            fprintf(stderr, "minivmm: no built-in guest '%s' (looked for %s; 'minivmm list' shows them, "
-                            "'make guests' builds them)\n", a->guest, path);
+            fprintf(stderr,
+                    "minivmm: no built-in guest '%s' (looked for %s; 'minivmm list' shows them, "
+                    "'make guests' builds them)\n",
+                    a->guest, path);
             return EXIT_USAGE;
         }
         image = path;
@@ -531,18 +465,20 @@ static int run_guest(const struct run_args *a)
         return EXIT_USAGE;
     }
     if (a->timeout_ms)
-        backstop_arm(a->timeout_ms, "minivmm: --timeout: %llu ms passed while opening or loading files (a hung "
-                                    "file system?); the guest did not run\n", a->timeout_ms);
+        backstop_arm(a->timeout_ms,
+                     "minivmm: --timeout: %llu ms passed while opening or loading files (a hung "
+                     "file system?); the guest did not run\n",
+                     a->timeout_ms);
     status = EXIT_USAGE; /* a file refused or not opened is bad input */
-    rc = files_check(image, outs);
+    rc = cli_files_check(image, outs);
     if (rc == 0 && a->serial_in)
-        rc = serial_in_open(a->serial_in, outs, &serial_in);
+        rc = cli_serial_in_open(a->serial_in, outs, &serial_in);
     if (rc == 0 && a->exits_path)
-        rc = output_open(out_opts[OUT_EXITS], a->exits_path, &dump);
+        rc = cli_output_open(out_opts[OUT_EXITS], a->exits_path, &dump);
     if (rc == 0 && a->regs_path)
-        rc = output_open(out_opts[OUT_REGS], a->regs_path, &regs);
+        rc = cli_output_open(out_opts[OUT_REGS], a->regs_path, &regs);
     if (rc == 0 && a->pcap_path)
-        rc = output_open(out_opts[OUT_PCAP], a->pcap_path, &pcap);
+        rc = cli_output_open(out_opts[OUT_PCAP], a->pcap_path, &pcap);
     if (rc == 0)
         rc = trace_start(a, be->name, &opts.trace);
     if (rc < 0)
@@ -553,13 +489,17 @@ static int run_guest(const struct run_args *a)
     if (rc == 0)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
     if (rc == 0)
-        rc = vm_devices_add_standard(vm, stdout);
+        rc = vm_devices_add_standard(vm, console = dump == stdout ? line_hold_open(&hold) : stdout);
     if (rc == 0 && serial_in)
         vm_console_input_set(vm, serial_in);
     if (rc == 0 && pcap)
         rc = net_pcap_attach(vm, pcap);
     if (rc < 0)
         goto out_err;
+    if (a->share && lab4_fs_share(vm, a->share) < 0) {
+        status = EXIT_USAGE; /* --share names no directory */
+        goto out_err;
+    }
     rc = vm_load_file(vm, image, a->load_gpa, &image_size);
     if (rc < 0) {
         status = EXIT_USAGE;
@@ -577,13 +517,35 @@ static int run_guest(const struct run_args *a)
     backstop_disarm();
     used_ms = (mvm_trace_now_ns() - start_ns) / 1000000;
     if (a->timeout_ms && used_ms >= a->timeout_ms) {
-        fprintf(stderr, "minivmm: stopped after %llu ms of wall time (the limit) before the guest ran: opening and "
-                        "loading files took it all\n", (unsigned long long)used_ms);
+        fprintf(stderr,
+                "minivmm: stopped after %llu ms of wall time (the limit) before the guest ran: opening and "
+                "loading files took it all\n",
+                (unsigned long long)used_ms);
         status = EXIT_LIMIT;
         goto out;
     }
     opts.max_ms = a->timeout_ms ? (uint32_t)(a->timeout_ms - used_ms) : 0;
+    if (a->gdb) {
+        rc = mvm_gdb_listen((uint16_t)a->gdb_port, stderr, &gdb);
+        if (rc == 0)
+            rc = mvm_gdb_attach(gdb, vcpu);
+        if (rc < 0)
+            goto out_err;
+        if (rc == MVM_STOP_KILLED) {
+            status = EXIT_LIMIT;
+            goto out;
+        }
+        opts.debug_exit = mvm_gdb_debug_exit;
+        opts.debug_opaque = gdb;
+    }
+    pauses = pauses_start(a, vcpu, &pause_at, &pause_thread);
+    if (pauses < 0)
+        goto out_err;
+    dog_on = !gdb && watchdog_start(&dog, &dog_thread, vcpu, opts.max_ms, a->timeout_ms);
     rc = vcpu_run(vcpu, &opts, &res);
+    watchdog_stop(&dog, dog_on, dog_thread);
+    pauses_stop(pauses, pause_thread);
+    line_hold_flush(hold);
     if (res.stop == MVM_STOP_TIME_LIMIT)
         snprintf(res.detail, sizeof(res.detail), "stopped after %llu ms of wall time (the limit)",
                  (unsigned long long)a->timeout_ms);
@@ -592,7 +554,8 @@ static int run_guest(const struct run_args *a)
     if (a->timeout_ms)
         backstop_arm((used_ms < a->timeout_ms ? a->timeout_ms - used_ms : 0) + 1000,
                      "minivmm: --timeout: writing the results hung for a second past the %llu ms limit; they are "
-                     "incomplete\n", a->timeout_ms);
+                     "incomplete\n",
+                     a->timeout_ms);
     if (regs && print_final_regs(vcpu, regs) < 0) {
         fprintf(stderr, "minivmm: --final-regs: %s\n", mvm_error());
         written = false;
@@ -600,25 +563,33 @@ static int run_guest(const struct run_args *a)
     fflush(stdout);
     if (!a->quiet || rc < 0)
         print_summary(be->name, a->guest ? a->guest : image, &res);
+    if ((!a->quiet || rc < 0) && res.pauses)
+        fprintf(stderr, "minivmm: paused %u time%s, %llu ms in all; guest time %s\n", res.pauses,
+                res.pauses == 1 ? "" : "s", (unsigned long long)(res.paused_ns / 1000000),
+                a->pause_clock_runs ? "jumped by it (--pause-clock jump)" : "stood still (--pause-clock stop)");
     status = verdict(&res);
+    mvm_gdb_finish(gdb, status, res.detail[0] ? res.detail : mvm_stop_name(res.stop));
     goto out;
 out_err:
     fprintf(stderr, "minivmm: %s\n", mvm_error());
 out:
     if (!trace_finish(opts.trace, a->quiet))
         written = false;
-    if (dump != stdout && !output_close(dump, out_opts[OUT_EXITS], a->exits_path))
+    if (dump != stdout && !cli_output_close(dump, out_opts[OUT_EXITS], a->exits_path))
         written = false;
-    if (regs != stdout && !output_close(regs, out_opts[OUT_REGS], a->regs_path))
+    if (regs != stdout && !cli_output_close(regs, out_opts[OUT_REGS], a->regs_path))
         written = false;
-    if (!output_close(pcap, out_opts[OUT_PCAP], a->pcap_path))
+    if (!cli_output_close(pcap, out_opts[OUT_PCAP], a->pcap_path))
         written = false;
-    if (!output_close(stdout, "", "standard output"))
+    if (!cli_output_close(stdout, "", "standard output"))
         written = false;
     if (!written && status == EXIT_PASS)
         status = EXIT_VMM;
     backstop_disarm();
+    mvm_gdb_close(gdb);
     vm_destroy(vm);
+    if (console != stdout)
+        fclose(console);
     if (serial_in && serial_in != stdin)
         fclose(serial_in);
     return status;
@@ -627,20 +598,37 @@ out:
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "guest", required_argument, NULL, 'g' },   { "mode", required_argument, NULL, 'm' },
-        { "load", required_argument, NULL, 'l' },    { "entry", required_argument, NULL, 'e' },
-        { "mem", required_argument, NULL, 'M' },     { "backend", required_argument, NULL, 'b' },
-        { "max-exits", required_argument, NULL, 'x' }, { "timeout", required_argument, NULL, 't' },
-        { "exits", required_argument, NULL, 'd' },   { "quiet", no_argument, NULL, 'q' },
-        { "final-regs", required_argument, NULL, 'r' },
-        { "trace", required_argument, NULL, 0x100 }, { "trace-live", required_argument, NULL, 0x101 },
-        { "no-kernel-exits", no_argument, NULL, 0x102 }, { "serial-in", required_argument, NULL, 0x103 },
-        { "net-pcap", required_argument, NULL, 0x105 },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        {"guest", required_argument, NULL, 'g'},
+        {"mode", required_argument, NULL, 'm'},
+        {"load", required_argument, NULL, 'l'},
+        {"entry", required_argument, NULL, 'e'},
+        {"mem", required_argument, NULL, 'M'},
+        {"backend", required_argument, NULL, 'b'},
+        {"max-exits", required_argument, NULL, 'x'},
+        {"timeout", required_argument, NULL, 't'},
+        {"exits", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"final-regs", required_argument, NULL, 'r'},
+        {"trace", required_argument, NULL, 0x100},
+        {"trace-live", required_argument, NULL, 0x101},
+        {"no-kernel-exits", no_argument, NULL, 0x102},
+        {"serial-in", required_argument, NULL, 0x103},
+        {"net-pcap", required_argument, NULL, 0x105},
+        {"share", required_argument, NULL, 0x106},
+        {"pause-at", required_argument, NULL, 0x110},
+        {"pause-for", required_argument, NULL, 0x111},
+        {"pause-clock", required_argument, NULL, 0x112},
+        {"gdb", required_argument, NULL, 0x113},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct run_args a = {
-        .mode = "real", .backend = "auto", .load_gpa = 0x1000, .mem_size = 2 << 20,
-        .max_exits = 1000000, .timeout_ms = 10000,
+        .mode = "real",
+        .backend = "auto",
+        .load_gpa = 0x1000,
+        .mem_size = 2 << 20,
+        .max_exits = 1000000,
+        .timeout_ms = 10000,
     };
     int c;
 
@@ -648,18 +636,45 @@ static int cmd_run(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":g:m:l:e:M:b:x:t:d:r:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'g': a.guest = optarg; break;
-        case 'm': a.mode = optarg; break;
-        case 'b': a.backend = optarg; break;
-        case 'd': a.exits_path = optarg; break;
-        case 'r': a.regs_path = optarg; break;
-        case 0x100: a.trace_path = optarg; break;
-        case 0x101: a.live_path = optarg; break;
-        case 0x102: a.no_kernel_exits = true; break;
-        case 0x103: a.serial_in = optarg; break;
-        case 0x105: a.pcap_path = optarg; break;
-        case 'q': a.quiet = true; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_PASS;
+        case 'g':
+            a.guest = optarg;
+            break;
+        case 'm':
+            a.mode = optarg;
+            break;
+        case 'b':
+            a.backend = optarg;
+            break;
+        case 'd':
+            a.exits_path = optarg;
+            break;
+        case 'r':
+            a.regs_path = optarg;
+            break;
+        case 0x100:
+            a.trace_path = optarg;
+            break;
+        case 0x101:
+            a.live_path = optarg;
+            break;
+        case 0x102:
+            a.no_kernel_exits = true;
+            break;
+        case 0x103:
+            a.serial_in = optarg;
+            break;
+        case 0x105:
+            a.pcap_path = optarg;
+            break;
+        case 0x106:
+            a.share = optarg;
+            break;
+        case 'q':
+            a.quiet = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_PASS;
         case 'l':
             if (!parse_size(optarg, &a.load_gpa, false))
                 return usage_error("--load: '%s' is not an address", optarg);
@@ -681,6 +696,24 @@ static int cmd_run(int argc, char **argv)
         case 't':
             if (!parse_size(optarg, &a.timeout_ms, false) || a.timeout_ms > UINT32_MAX)
                 return usage_error("--timeout: '%s' is not a number of milliseconds", optarg);
+            a.timeout_set = true;
+            break;
+        case 0x113:
+            if (!parse_size(optarg, &a.gdb_port, false) || a.gdb_port > 65535)
+                return usage_error("--gdb: '%s' is not a TCP port (0-65535; 0: a free one)", optarg);
+            a.gdb = true;
+            break;
+        case 0x110:
+        case 0x111:
+            if (!parse_size(optarg, c == 0x110 ? &a.pause_at_ms : &a.pause_for_ms, false) ||
+                (c == 0x110 ? a.pause_at_ms : a.pause_for_ms) - 1 >= 0x7fffffff)
+                return usage_error("%s: '%s' is not a number of milliseconds from 1 to 2^31 - 1",
+                                   c == 0x110 ? "--pause-at" : "--pause-for", optarg);
+            break;
+        case 0x112:
+            if (strcmp(optarg, "stop") && strcmp(optarg, "jump"))
+                return usage_error("--pause-clock: '%s': guest time over a pause may 'stop' or 'jump'", optarg);
+            a.pause_clock_runs = !strcmp(optarg, "jump");
             break;
         case ':':
             return usage_error("option %s needs a value", argv[optind - 1]);
@@ -692,10 +725,16 @@ static int cmd_run(int argc, char **argv)
         a.image = argv[optind++];
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (a.gdb && !a.timeout_set)
+        a.timeout_ms = 0; /* the time at gdb's prompt is no run time */
+    if (!a.pause_at_ms != !a.pause_for_ms)
+        return usage_error("%s", a.pause_at_ms ? "--pause-at needs --pause-for MS (how long the pause lasts)"
+                                               : "--pause-for needs --pause-at MS (when the pause begins)");
     if (a.pcap_path && !strcmp(a.pcap_path, "-"))
         return usage_error("--net-pcap: give a file (standard output carries the guest's console)");
     if (!a.image == !a.guest)
-        return usage_error("%s", a.image ? "give either IMAGE or --guest, not both" : "no guest: give IMAGE or --guest LAB/NAME");
+        return usage_error("%s", a.image ? "give either IMAGE or --guest, not both"
+                                         : "no guest: give IMAGE or --guest LAB/NAME");
     if (strcmp(a.mode, "real") && strcmp(a.mode, "protected") && strcmp(a.mode, "long"))
         return usage_error("--mode '%s': the modes are real, protected and long", a.mode);
     if (!strcmp(a.mode, "long") && a.mem_size < MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE)
@@ -708,8 +747,8 @@ static int cmd_run(int argc, char **argv)
         return usage_error("entry 0x%llx is outside guest RAM (%llu bytes)", (unsigned long long)a.entry_gpa,
                            (unsigned long long)a.mem_size);
     if (a.load_gpa >= a.mem_size)
-        return usage_error("load address 0x%llx is outside guest RAM (%llu bytes)",
-                           (unsigned long long)a.load_gpa, (unsigned long long)a.mem_size);
+        return usage_error("load address 0x%llx is outside guest RAM (%llu bytes)", (unsigned long long)a.load_gpa,
+                           (unsigned long long)a.mem_size);
     return run_guest(&a);
 }
 
@@ -730,6 +769,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list"))
-        return cmd_list();
+        return cli_list();
     return usage_error("unknown command '%s'", argv[1]);
 }

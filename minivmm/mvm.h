@@ -12,8 +12,8 @@
 #include "backend.h"
 
 #define MVM_MAX_SLOTS 32
-#define MVM_MAX_PIO 32
-#define MVM_MAX_MMIO 16
+#define MVM_MAX_PIO   32
+#define MVM_MAX_MMIO  16
 #define MVM_MAX_VCPUS 4
 
 struct mvm_vm;
@@ -79,11 +79,11 @@ int vm_load_file(struct mvm_vm *vm, const char *path, uint64_t gpa, size_t *size
  * For OUT, data holds what the guest wrote; for IN, the handler fills data.
  * Returns 0, a positive MVM_STOP_* to stop the run loop, or -errno.
  */
-typedef int (*mvm_pio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write,
-                          uint8_t *data, uint32_t size);
+typedef int (*mvm_pio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint16_t port, bool is_write, uint8_t *data,
+                          uint32_t size);
 /* MMIO handler: `len` bytes at guest-physical `gpa`; same return contract. */
-typedef int (*mvm_mmio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint64_t gpa, bool is_write,
-                           uint8_t *data, uint32_t len);
+typedef int (*mvm_mmio_fn)(struct mvm_vcpu *vcpu, void *opaque, uint64_t gpa, bool is_write, uint8_t *data,
+                           uint32_t len);
 
 /* Registers a handler for ports [port, port + count). Overlaps are -EEXIST. */
 int vm_pio_register(struct mvm_vm *vm, uint16_t port, uint16_t count, mvm_pio_fn fn, void *opaque);
@@ -101,11 +101,27 @@ int vm_mmio_dispatch(struct mvm_vcpu *vcpu, uint64_t gpa, bool is_write, uint8_t
 /* Creates vCPU `id` and maps its kvm_run. */
 int vcpu_create(struct mvm_vm *vm, int id, struct mvm_vcpu **out);
 struct mvm_vm *vcpu_vm(struct mvm_vcpu *vcpu);
+/* The VM's vCPU `id`, or NULL when it has none (yet). */
+struct mvm_vcpu *vm_vcpu_get(struct mvm_vm *vm, int id);
 struct kvm_run *vcpu_run_page(struct mvm_vcpu *vcpu);
 int vcpu_regs_get(struct mvm_vcpu *vcpu, struct kvm_regs *regs);
 int vcpu_regs_set(struct mvm_vcpu *vcpu, const struct kvm_regs *regs);
 int vcpu_sregs_get(struct mvm_vcpu *vcpu, struct kvm_sregs *sregs);
 int vcpu_sregs_set(struct mvm_vcpu *vcpu, const struct kvm_sregs *sregs);
+/*
+ * The system state in sregs as text, one line per segment register with its
+ * hidden part decoded (base, limit, type, S, DPL, P, D/B, L, G, AVL), then
+ * GDT/IDT, CRs and EFER. Writes at most len bytes (NUL-terminated); returns
+ * the length the whole text needs, as snprintf.
+ */
+size_t mvm_sregs_format(const struct kvm_sregs *sregs, char *buf, size_t len);
+/*
+ * An ioctl the core does not wrap, on the vCPU's (or the VM's) fd through its
+ * backend: KVM_GET_MSRS, KVM_GET_TSC_KHZ, KVM_GET_CLOCK... `name` is the
+ * ioctl's name for the message. Its return, or -errno with a message.
+ */
+int vcpu_ioctl(struct mvm_vcpu *vcpu, unsigned long req, void *arg, const char *name);
+int vm_ioctl(struct mvm_vm *vm, unsigned long req, void *arg, const char *name);
 /* One KVM_RUN. -EINTR when a signal or the time limit interrupted it. */
 int vcpu_enter(struct mvm_vcpu *vcpu);
 
@@ -121,6 +137,7 @@ enum mvm_stop {
     MVM_STOP_TIME_LIMIT,     /* wall time ran out */
     MVM_STOP_UNHANDLED,      /* an exit reason the VMM does not handle */
     MVM_STOP_ERROR,          /* the VMM failed (see mvm_error) */
+    MVM_STOP_KILLED,         /* the debugger ended the run (gdb's kill) */
 };
 const char *mvm_stop_name(enum mvm_stop stop);
 
@@ -128,20 +145,28 @@ const char *mvm_stop_name(enum mvm_stop stop);
 #define MVM_EXIT_REASONS 64
 
 struct mvm_run_opts {
-    uint64_t max_exits;     /* 0: no limit */
-    uint32_t max_ms;        /* wall time; 0: no limit */
-    FILE *exit_dump;        /* canonical exit dump, one line per userspace exit; NULL: none */
+    uint64_t max_exits;      /* 0: no limit */
+    uint32_t max_ms;         /* wall time; 0: no limit */
+    FILE *exit_dump;         /* canonical exit dump, one line per userspace exit; NULL: none */
     struct mvm_trace *trace; /* exit trace recorder (trace.h); NULL: none */
+    /*
+     * KVM_EXIT_DEBUG goes here instead of the exit switch when set (the gdb
+     * stub, gdbstub.h): returns 0 to go on, MVM_STOP_* to stop, -errno.
+     */
+    int (*debug_exit)(struct mvm_vcpu *vcpu, void *opaque);
+    void *debug_opaque;
 };
 
 struct mvm_run_result {
     enum mvm_stop stop;
-    uint64_t exits;                        /* userspace exits in this run */
-    uint64_t by_reason[MVM_EXIT_REASONS];  /* userspace exits per KVM_EXIT_* */
-    uint64_t unhandled_io;                 /* I/O to ports nobody registered */
-    struct mvm_ucall ucall;                /* the last ucall (cmd 0 if none) */
+    uint64_t exits;                       /* userspace exits in this run */
+    uint64_t by_reason[MVM_EXIT_REASONS]; /* userspace exits per KVM_EXIT_* */
+    uint64_t unhandled_io;                /* I/O to ports nobody registered */
+    struct mvm_ucall ucall;               /* the last ucall (cmd 0 if none) */
+    uint32_t pauses;                      /* pauses taken (vcpu_pause_request) */
+    uint64_t paused_ns;                   /* host time they lasted */
     uint32_t internal_suberror;
-    char detail[320];                      /* one line: why it stopped, for people */
+    char detail[320]; /* one line: why it stopped, for people */
 };
 
 /*
@@ -151,6 +176,22 @@ struct mvm_run_result {
  * VMM itself failed.
  */
 int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_run_result *res);
+
+/*
+ * Asks the vCPU's run loop to pause the VM for `ms` milliseconds (at least 1),
+ * as a VMM stops a VM to snapshot or migrate it: KVM_RUN is interrupted
+ * (immediate_exit, and a signal when called from another thread), which is
+ * no exit (KVM_RUN returns -EINTR); each device's pause op runs (device.h);
+ * with !clock_runs KVM's own clock is saved (KVM_GET_CLOCK); the loop
+ * sleeps; the clock is put back (KVM_SET_CLOCK, so kvmclock stands still
+ * over the pause) or left running; the devices' resume ops run; KVM_RUN goes
+ * on. Async-signal-safe, from any thread; ignored when no run is in progress.
+ */
+void vcpu_pause_request(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs);
+/* A pause with no end of its own (about 24 days): until vcpu_pause_resume or the run's time limit. */
+#define MVM_PAUSE_UNTIL_RESUMED UINT32_MAX
+/* Ends the pause in progress (or the one asked for) within 10 ms. Async-signal-safe, from any thread. */
+void vcpu_pause_resume(struct mvm_vcpu *vcpu);
 
 /* Writes the canonical one-line text of the exit in `run` (after it was handled). */
 void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len);

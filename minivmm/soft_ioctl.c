@@ -1,4 +1,5 @@
 /* The soft backend's vCPU fd: creation with its engine and run page, destruction, and the vCPU ioctls. */
+#include "soft_debug.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -70,6 +71,7 @@ void soft_vcpu_destroy(struct soft_vcpu *v)
             uc_hook_del(v->uc, v->hooked_h[i]);
         if (v->limits_on)
             uc_hook_del(v->uc, v->limit_hook);
+        soft_debug_destroy(v);
         soft_engine_put(v->engine);
     }
     free(v->img);
@@ -151,11 +153,9 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         return 0;
     }
     case KVM_SET_GUEST_DEBUG: {
-        const struct kvm_guest_debug *d = p;
-        if (d && d->control == 0)
-            return 0;
-        soft_set_error("soft backend: KVM_SET_GUEST_DEBUG is not supported");
-        return -EINVAL;
+        if (!p)
+            return -EFAULT;
+        return soft_debug_set(v, p);
     }
     case KVM_GET_TSC_KHZ:
         return (int)soft_tsc_khz();

@@ -109,6 +109,8 @@ struct soft_vcpu {
     bool mapped_any;
     /* Why the engine stopped, set by hooks. */
     int stop;
+    bool stop_at_block; /* the block hook stopped the engine before the block at stop_rip (soft_block_stop) */
+    uint64_t stop_rip;
     int exc_vector, exc_error;
     bool exc_has_error, exc_soft;
     bool ud_seen; /* the invalid-instruction hook ran; ignore the #UD Unicorn then also reports */
@@ -143,6 +145,18 @@ struct soft_vcpu {
     uint32_t pvclock_version;
     /* Code hooks placed on single RDTSC/RDMSR/WRMSR instructions found by scanning new blocks. */
     uint64_t scanned[1024];
+    /*
+     * Code the VMM may rewrite through its own mapping between two KVM_RUNs (soft_uc_scan.c): where each scanned
+     * block's bytes lie and their hash, checked the first time the block runs in a KVM_RUN (epoch).
+     */
+    struct soft_code_sum {
+        uint64_t gpa0, gpa1;    /* the block's bytes: n0 at gpa0, the rest at gpa1 (a block may cross a page) */
+        const uint8_t *h0, *h1; /* where they are in the VMM's memory while the slots are those of gen */
+        uint64_t hash;
+        uint32_t n0, epoch; /* epoch 0: not checkable (not in RAM) */
+        unsigned gen;
+    } code_sum[1024];
+    uint32_t run_epoch; /* KVM_RUN calls, from 1 */
     uint64_t hooked[256];
     uc_hook hooked_h[256];
     int nhooked;
@@ -164,6 +178,7 @@ struct soft_vcpu {
     uint8_t undo_bytes[16];
     unsigned undo_len;
     struct mvm_backend_stats stats;
+    struct soft_debug *dbg; /* KVM_SET_GUEST_DEBUG's state (soft_debug.c); NULL until first enabled */
 };
 
 /* Why the engine stopped, set by hooks (v->stop). */
@@ -295,7 +310,16 @@ int soft_map_memory(struct soft_vcpu *v);
 /* soft_uc_scan.c: code hooks on single instructions (RDTSC/RDMSR/WRMSR, segment loads) found in new blocks. */
 /* Scan a block about to run; true when new hooks wait (stop, soft_apply_pending_hooks, re-enter). */
 bool soft_scan_block(struct soft_vcpu *v, uint64_t addr, uint32_t size);
+/*
+ * A scanned block (scanned[idx]) runs for the first time in this KVM_RUN: true if its bytes are as translated.
+ * False when the VMM rewrote them: the entry is dropped and the block queued for flushing (stop and re-enter).
+ */
+bool soft_code_check(struct soft_vcpu *v, unsigned idx, uint64_t addr, uint32_t size);
 void soft_apply_pending_hooks(struct soft_vcpu *v);
+
+/* soft_uc_tb.c: Unicorn's x86 translator, replaced to bound the instructions per translation block. */
+/* True once a block was translated through the replacement (after soft_layout_probe: the bound is in force). */
+bool soft_tb_bound_active(void);
 
 /* soft_uc_probe.c: start-up probes of this Unicorn build. */
 /* Find and check the CPU state image's layout (once a process). 0, or -ENOSYS with the last error set. */

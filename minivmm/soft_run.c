@@ -2,6 +2,7 @@
  * The soft backend's KVM_RUN (KVM's vcpu_run): the engine runs on the vCPU's coroutine until a hook hands an
  * exit to the VMM; between runs, interrupts are injected, windows reported and the engine's state kept current.
  */
+#include "soft_debug.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -58,6 +59,20 @@ bool soft_exit_to_vmm(struct soft_vcpu *v)
     return true;
 }
 
+/*
+ * Unicorn workaround: stop before the block at addr runs. The engine exits before any of the block's instructions,
+ * but 2.1.1 leaves RIP where it was last stored (a chained block stores none): after a stop here RIP could lie
+ * blocks behind the registers, and the next run would repeat those blocks with the later registers (a pause
+ * in lab 6 went back in time). soft_run_once puts RIP at addr when the engine returns.
+ */
+static void soft_block_stop(struct soft_vcpu *v, uc_engine *uc, uint64_t addr, int why)
+{
+    v->stop = why;
+    v->stop_rip = addr;
+    v->stop_at_block = true;
+    uc_emu_stop(uc);
+}
+
 void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
     struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
@@ -73,33 +88,32 @@ void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
             img_load(v);
             if (soft_limits_refresh(v)) {
                 v->seg_check = true; /* soft_run_once adds or removes the limit hook */
-                v->stop = STOP_RESTART;
-                uc_emu_stop(uc);
+                soft_block_stop(v, uc, addr, STOP_RESTART);
                 return;
             }
         }
         if (v->remap) {
-            v->stop = STOP_RESTART;
-            uc_emu_stop(uc);
+            soft_block_stop(v, uc, addr, STOP_RESTART);
             return;
         }
     }
     if (__builtin_expect(__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED), 0)) {
-        v->stop = STOP_EINTR;
-        uc_emu_stop(uc);
+        soft_block_stop(v, uc, addr, STOP_EINTR);
         return;
     }
     if (__builtin_expect(v->watch_if, 0) && (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
-        v->stop = STOP_IF;
-        uc_emu_stop(uc);
+        soft_block_stop(v, uc, addr, STOP_IF);
         return;
     }
-    if (__builtin_expect(v->scanned[(addr ^ (addr >> 12)) & 1023] == (addr ^ ((uint64_t)size << 48)), 1))
+    unsigned idx = (addr ^ (addr >> 12)) & 1023;
+    if (__builtin_expect(v->scanned[idx] == (addr ^ ((uint64_t)size << 48)), 1)) {
+        if (__builtin_expect(v->code_sum[idx].epoch == v->run_epoch, 1) || soft_code_check(v, idx, addr, size))
+            return;
+        soft_block_stop(v, uc, addr, STOP_RESTART); /* the VMM rewrote it: flush and translate it again */
         return;
-    if (soft_scan_block(v, addr, size)) {
-        v->stop = STOP_SCAN;
-        uc_emu_stop(uc);
     }
+    if (soft_scan_block(v, addr, size))
+        soft_block_stop(v, uc, addr, STOP_SCAN);
 }
 
 static bool soft_irq_window_open(struct soft_vcpu *v)
@@ -148,12 +162,16 @@ static int soft_run_once(struct soft_vcpu *v)
         v->watch_if =
             (v->irq_pending >= 0 || run->request_interrupt_window) && !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF);
         v->stop = STOP_NONE;
+        v->stop_at_block = false;
         v->ud_seen = false;
         v->limit_fault = false;
+        soft_debug_prepare(v);
         uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
         uc_err e = uc_emu_start(v->uc, rip, 0, 0, 0);
         if (v->cancel)
             return -EINTR;
+        if (v->stop_at_block)
+            soft_wr(v, UC_X86_REG_RIP, v->stop_rip); /* see soft_block_stop */
         if (v->limit_fault && v->undo_len) {
             /* The write past the limit landed before the engine stopped: undo it, as the CPU never makes it. */
             uint64_t pa;
@@ -181,11 +199,18 @@ static int soft_run_once(struct soft_vcpu *v)
         }
         switch (v->stop) {
         case STOP_EXCEPTION:
+            if (soft_debug_exception(v)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
             if (!soft_deliver_event(v, v->exc_vector, v->exc_has_error, (uint32_t)v->exc_error, v->exc_soft, false)) {
                 soft_fill_exit_common(v);
                 return 0;
             }
             continue;
+        case STOP_EXIT: /* a hook filled run (soft_debug.c) */
+            soft_fill_exit_common(v);
+            return 0;
         case STOP_EINTR:
             continue; /* the check above returns -EINTR */
         case STOP_RESTART:
@@ -237,6 +262,9 @@ int soft_vcpu_run(struct soft_vcpu *v)
     struct kvm_run *run = v->run;
     if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
         return -EINTR; /* as KVM: exit_reason is left as it was */
+    /* The VMM may have rewritten code since the last run: each block is checked the first time it runs again. */
+    if (++v->run_epoch == 0)
+        v->run_epoch = 1;
     pthread_mutex_lock(&v->vm->lock);
     soft_coro_resume(&v->co);
     pthread_mutex_unlock(&v->vm->lock);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <execinfo.h>
+#include <stdio.h>
 #include <string.h>
 
 struct soft_layout soft_layout;
@@ -175,6 +176,10 @@ static void soft_probe(void)
         goto out;
     r = 0;
     soft_calibrate_mmio();
+    /* The probe translated code: through soft_uc_tb.c's replacement, unless this Unicorn calls its own directly. */
+    if (!soft_tb_bound_active())
+        fprintf(stderr, "minivmm: soft backend: this Unicorn's x86 translator could not be replaced: translation "
+                        "blocks are not bounded, and long runs of some instructions crash the engine\n");
 out:
     if (ctx)
         uc_context_free(ctx);

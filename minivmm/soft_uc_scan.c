@@ -7,6 +7,8 @@
 #include "soft_decode.h"
 #include "soft_uc_state.h"
 
+#include <string.h>
+
 static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
     struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
@@ -66,10 +68,85 @@ static bool soft_hook_later(struct soft_vcpu *v, uint64_t at)
     return true;
 }
 
+/* A hash of a block's bytes, given as two parts (a block may cross a page). */
+static uint64_t soft_code_hash(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (na + nb);
+    for (int part = 0; part < 2; part++) {
+        const uint8_t *p = part ? b : a;
+        size_t n = part ? nb : na;
+        for (; n >= 8; p += 8, n -= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
+        }
+        if (n) {
+            uint64_t w = 0;
+            memcpy(&w, p, n);
+            h = (h ^ w ^ ((uint64_t)n << 56)) * 0xc4ceb9fe1a85ec53ull;
+            h ^= h >> 29;
+        }
+    }
+    return h;
+}
+
+/*
+ * Record where the block's bytes lie and their hash (image loaded, buf holds the bytes), so that soft_code_check
+ * can tell when the VMM rewrites them. Unicorn keeps running a translation whatever the VMM writes through its
+ * own mapping (the notes' "code the VMM rewrites keeps running its old translation"), while on KVM the next
+ * instruction fetch sees the write.
+ */
+static void soft_code_record(struct soft_vcpu *v, unsigned idx, uint64_t lin, const uint8_t *buf, uint32_t size)
+{
+    struct soft_code_sum *c = &v->code_sum[idx];
+    uint32_t n0 = (uint32_t)(SOFT_PAGE - (lin & (SOFT_PAGE - 1)));
+    if (n0 > size)
+        n0 = size;
+    struct soft_walk w0 = soft_translate(v, lin, false, false), w1 = {0};
+    if (n0 < size)
+        w1 = soft_translate(v, lin + n0, false, false);
+    if (w0.fault || w0.bad || w1.fault || w1.bad)
+        return;
+    *c = (struct soft_code_sum){.gpa0 = w0.gpa, .gpa1 = w1.gpa, .n0 = n0, .epoch = v->run_epoch};
+    c->gen = v->vm->slots_gen - 1; /* soft_code_check finds the host pointers the first time */
+    c->hash = soft_code_hash(buf, n0, buf + n0, size - n0);
+}
+
+bool soft_code_check(struct soft_vcpu *v, unsigned idx, uint64_t addr, uint32_t size)
+{
+    struct soft_code_sum *c = &v->code_sum[idx];
+    if (c->epoch == 0)
+        return true; /* not in RAM: the engine translates such code anew each time */
+    uint32_t n1 = size - c->n0;
+    if (c->gen != v->vm->slots_gen) {
+        c->h0 = soft_gpa_to_hva(v->vm, c->gpa0, c->n0);
+        c->h1 = n1 ? soft_gpa_to_hva(v->vm, c->gpa1, n1) : c->h0;
+        c->gen = v->vm->slots_gen;
+    }
+    if (c->h0 && c->h1 && soft_code_hash(c->h0, c->n0, c->h1, n1) == c->hash) {
+        c->epoch = v->run_epoch;
+        return true;
+    }
+    /* Rewritten (or its memory gone): translate it again, and scan it again when it runs. */
+    v->scanned[idx] = 0;
+    c->epoch = 0;
+    if (v->flush_end > v->flush_begin) {
+        v->flush_begin = v->flush_begin < addr ? v->flush_begin : addr;
+        v->flush_end = v->flush_end > addr + size ? v->flush_end : addr + size;
+    } else {
+        v->flush_begin = addr;
+        v->flush_end = addr + size;
+    }
+    return false;
+}
+
 /* Scan a block the engine is about to run for the instructions above; queue a code hook on each, once. */
 __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint64_t addr, uint32_t size)
 {
-    v->scanned[(addr ^ (addr >> 12)) & 1023] = addr ^ ((uint64_t)size << 48);
+    unsigned idx = (addr ^ (addr >> 12)) & 1023;
+    v->scanned[idx] = addr ^ ((uint64_t)size << 48);
+    v->code_sum[idx].epoch = 0;
     if (size > 4096)
         return false;
     uint8_t buf[4096 + 2];
@@ -79,6 +156,7 @@ __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint64_t add
     uint64_t lin = addr + img_seg(v, R_CS)->base;
     if (soft_lin_rw(v, lin, buf, size, false, false, &pa, &pe) != 0)
         return false;
+    soft_code_record(v, idx, lin, buf, size);
     bool found = false;
     for (uint32_t i = 0; i + 1 < size; i++) {
         if (buf[i] != 0x0f)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo-lab4`: lab 4's guests: the 16550A probed like Linux probes it, a line read through the UART and echoed,
-# the hypercall doorbell, KVM's in-kernel VMCALL, and what a byte costs each way.
+# the hypercall doorbell, KVM's in-kernel VMCALL, the file service, and what a byte costs each way.
 set -euo pipefail
 build=${1:-build}
 bin=$build/bin/minivmm
@@ -42,6 +42,14 @@ run lab4/vmcall --timeout 3000
 echo "   (KVM-PVM, software virtualization without SVM/VMX, does not answer VMCALL: the guest spins there.)"
 echo "   1000 hypercalls, not one of them in the exit dump: KVM answered -KVM_ENOSYS without leaving the kernel."
 echo "   That is why a Type 2 VMM on KVM takes its hypercalls through a port (KVM_CAP_EXIT_HYPERCALL aside)."
+
+section "lab4/files: the file service (--share DIR): cat a file of the share, write a copy back, escapes refused"
+mkdir "$tmp/share"
+printf 'a file of the host, read by the guest through MVM_HC_FS_READ\n' >"$tmp/share/hello.txt"
+run lab4/files --share "$tmp/share"
+echo "   what the guest wrote back, $tmp/share/from-guest.txt:"
+sed 's/^/     /' "$tmp/share/from-guest.txt"
+echo "   by hand: $bin run --mode long --guest lab4/files --share DIR (DIR holding hello.txt)"
 
 section "exits per byte (make bench for the timings)"
 if [ -x "$build/bin/minivmm-bench" ]; then

@@ -7,7 +7,7 @@
 # Needs root or sudo only when something is missing. Exit status: 0 ok, 1 could not install.
 set -euo pipefail
 
-PKGS_BUILD="build-essential pkg-config libcmocka-dev libncurses-dev python3 clang-format"
+PKGS_BUILD="build-essential pkg-config libcmocka-dev libncurses-dev python3 clang-format gdb"
 PKGS_QEMU="qemu-system-x86 busybox-static cpio"
 PKGS_TRACE="libbpf-dev bpftool clang llvm tmux"
 PKGS_BENCH="libbenchmark-dev gnuplot-nox"
@@ -48,7 +48,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     if unicorn_ok && [ -z "$(missing_tools)" ]; then exit 0; fi
     say "this is not a Debian or Ubuntu system ($ID); install these yourself:"
     say "  a C compiler, make, pkg-config, cmocka, ncurses, python3, Unicorn >= $UNICORN_MIN, QEMU (x86_64),"
-    say "  busybox (static), cpio, libbpf + bpftool + clang, tmux, Google Benchmark, gnuplot"
+    say "  busybox (static), cpio, libbpf + bpftool + clang, tmux, Google Benchmark, gnuplot, gdb"
     say "  missing now:$(missing_tools)$(unicorn_ok || echo " unicorn>=$UNICORN_MIN")"
     say "then run make with MINIVMM_NO_DEPS=1"
     exit 1

@@ -89,6 +89,7 @@ qemu_pass() {
     cp "$1"/tests/test_lab* "$p/tests/"
     cp tests/run-suite.sh tests/diff/dump-all.sh tests/diff/guests.txt tests/diff/qemu-tests.sh "$p/"
     mkdir -p "$p/tests/diff" && cp tests/diff/*.in "$p/tests/diff/" # guests.txt's --serial-in files, same paths
+    cp -r tests/diff/lab4-share "$p/tests/diff/"                      # and its --share folders
     ./tests/kvm-in-qemu/run.sh --timeout 540 "$p" -- ./qemu-tests.sh 2>&1 | tr -d '\r' >"$out"
     sed '/^=== DUMPS BEGIN/,/^=== DUMPS END/d' "$out"
     suite_record "integration kvm (inside QEMU)" "$out"
@@ -172,6 +173,7 @@ pass() {
     if [ -z "$sfx" ]; then
         run_counted "visualizer (tmux)" viz-tmux ./tests/visualizer/test_viz_tmux.sh "$build"
         run_counted "bpf exit tracer" bpf ./tests/visualizer/test_bpf.sh "$build"
+        run_counted "gdb stub (real gdb)" gdb ./tests/gdb/test_gdb.sh "$build"
     fi
 }
 

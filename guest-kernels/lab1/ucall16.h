@@ -18,7 +18,7 @@
                   /* Reports done and stops the CPU (HLT is reached only if the VMM resumes the guest). */
                   .macro GUEST_DONE UCALL_STRUCT ucall_done\@,
               MVM_UCALL_DONE,
-              "done" UCALL ucall_done\
+              "done" UCALL ucall_done
               @hlt.endm
 
 /* If the 16-bit register reg != expected: report actual, expected and the source line, then halt. */

@@ -1,4 +1,5 @@
-/* lab4/bytes <-> bench/bench_lab4.c: how to send what (the host writes struct lab4_bytes_params before the run). */
+/* lab4/bytes <-> bench/bench_lab4.c, test_lab4.c: how to send what (the host writes struct lab4_bytes_params before the
+ * run). */
 #ifndef GUEST_LAB4_BYTES_H
 #define GUEST_LAB4_BYTES_H
 
@@ -12,6 +13,7 @@ enum lab4_bytes_via {
     LAB4_VIA_HYPERCALL = 2, /* MVM_HC_CONSOLE_WRITE: one doorbell OUT per message */
     LAB4_VIA_VMCALL = 3,    /* KVM's own VMCALL/VMMCALL per message: answered in the kernel, the bytes go nowhere */
     LAB4_VIA_NOP = 4,       /* MVM_HC_NOP per message: the doorbell's round trip alone */
+    LAB4_VIA_SHARED = 5,    /* a buffer registered once (MVM_HC_CONSOLE_SHARE), then one kick OUT per message */
 };
 
 struct lab4_bytes_params {

@@ -24,6 +24,22 @@ static inline long hypercall(unsigned long nr, unsigned long a0, unsigned long a
 long hc_console_write(const void *buf, unsigned long len);
 /* MVM_HC_CLOCK_NS: the host's monotonic clock in ns. */
 long hc_clock_ns(void);
+/*
+ * The console's shared buffer (path (c)): MVM_HC_CONSOLE_SHARE registers buf (its gva must equal its gpa, as
+ * in the runtime's identity map) once; then each console_kick(len) prints len bytes from its start with one
+ * 32-bit OUT, the length in EAX: no registers for the VMM to read. 0, or -MVM_HC_E*.
+ */
+long hc_console_share(const void *buf, unsigned long size);
+static inline void console_kick(uint32_t len)
+{
+    __asm__ volatile("outl %%eax, %%dx" : : "a"(len), "d"(MVM_PORT_CONSOLE_KICK) : "memory");
+}
+/* The file service (abi.h, MVM_HC_FS_*): the VMM's answer, a descriptor or byte count >= 0, or -MVM_HC_E*. */
+long hc_fs_open(const char *path, unsigned long flags); /* path NUL-terminated here; sent as (gva, strlen) */
+long hc_fs_read(long fd, void *buf, unsigned long len);
+long hc_fs_write(long fd, const void *buf, unsigned long len);
+long hc_fs_close(long fd);
+long hc_fs_stat(long fd, struct mvm_hc_stat *st);
 /* True on AMD (and Hygon) CPUs, whose hypercall instruction is VMMCALL; Intel's is VMCALL. */
 int cpu_is_amd(void);
 /*

@@ -99,4 +99,74 @@ int lab4_hypercall_dispatch(struct mvm_vcpu *vcpu, uint32_t out_size, uint32_t o
  */
 int lab4_hc_console_write(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
 
+/*
+ * The file service's per-VM state (hypercalls MVM_HC_FS_*, abi.h): the shared directory and the guest's
+ * descriptor table. A guest's descriptor d is files[d]: the host descriptor behind it (-1: free) and the
+ * access it was opened for. Made by lab4_fs_init (the plug-in's vm_init) and found with lab4_fs_find.
+ */
+#define LAB4_FS_FREE (-1)
+struct lab4_fs_file {
+    int host_fd;     /* LAB4_FS_FREE, or a descriptor lab4_fs_host_open returned */
+    uint32_t access; /* MVM_HC_O_RDONLY, _WRONLY or _RDWR */
+};
+struct lab4_fs {
+    int root_fd; /* O_PATH descriptor of --share DIR; LAB4_FS_FREE: no share */
+    struct lab4_fs_file files[MVM_HC_FS_FDS];
+};
+
+/*
+ * Given (lab4_fs_host.c): the only code of the file service that makes system calls. Each takes what the
+ * checks let through and returns the kernel's answer: >= 0, or -errno (a Linux errno value, for the guest).
+ */
+/* An empty table, no share. */
+void lab4_fs_init(struct lab4_fs *fs);
+/* Closes every descriptor of the table and the share (a VM's end; lab4_fs_reset keeps the share). */
+void lab4_fs_release(struct lab4_fs *fs);
+/* Closes every descriptor of the table (a VM's reset), keeping the share. */
+void lab4_fs_reset(struct lab4_fs *fs);
+/* The VM's file service (the opaque of its MVM_HC_FS_OPEN entry), or NULL. */
+struct lab4_fs *lab4_fs_find(struct mvm_vm *vm);
+/*
+ * `--share DIR`: serves the directory DIR to the VM's guest (replacing any earlier share). 0, or -errno with a
+ * message (no such directory, no file service on this VM).
+ */
+int lab4_fs_share(struct mvm_vm *vm, const char *dir);
+/*
+ * Opens `path` (NUL-terminated, already checked) beneath the share, with MVM_HC_O_* `flags` (already checked):
+ * openat2(2) relative to fs->root_fd with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, so
+ * the kernel refuses "..", absolute paths (EXDEV) and any symlink (ELOOP); O_CREAT makes mode 0644; only a
+ * regular file is kept (else -EACCES). The host descriptor, or -errno.
+ */
+int lab4_fs_host_open(const struct lab4_fs *fs, const char *path, uint32_t flags);
+/* read(2), write(2) at the descriptor's offset: bytes, or -errno. */
+int64_t lab4_fs_host_read(int host_fd, void *buf, size_t len);
+int64_t lab4_fs_host_write(int host_fd, const void *buf, size_t len);
+/* close(2): 0 or -errno (the descriptor is gone either way). */
+int lab4_fs_host_close(int host_fd);
+/* fstat(2) as the guest sees it: 0 or -errno. */
+int lab4_fs_host_stat(int host_fd, struct mvm_hc_stat *st);
+
+/*
+ * Lab 4, the file service's checks (lab4_files.c): the hypercalls MVM_HC_FS_* (abi.h), registered by the
+ * plug-in with the VM's struct lab4_fs as `opaque`. Everything in args is the guest's. Each answers in *ret
+ * (>= 0, or -MVM_HC_E*) and returns 0; a non-zero return is only for the VMM's own failures (an ioctl that
+ * failed: what vm_read_gva returned other than -EFAULT/-EINVAL). Checks come before any host call, and a
+ * refused call changes nothing: no descriptor taken, no byte read from or written to a host file.
+ *  - No share (root_fd LAB4_FS_FREE): -MVM_HC_ENODEV for open; other calls find no open descriptor anyway.
+ *  - A descriptor argument not in 0..MVM_HC_FS_FDS-1 (all 64 bits), free, or not open for the access asked
+ *    (read on a write-only one, write on a read-only one): -MVM_HC_EBADF.
+ *  - A length over MVM_HC_PATH_MAX (path) or MVM_HC_FS_IO_MAX (read, write), or a path of length 0: -EINVAL.
+ *  - A buffer not all guest RAM, mapped (vm_read_gva / vm_write_gva fail with -EFAULT or -EINVAL): -EFAULT.
+ */
+/* (path, len, flags): the path copied and NUL-checked, flags whitelisted, a free descriptor, then the host. */
+int lab4_hc_fs_open(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
+/* (fd, buf, len): the buffer checked before a byte is read from the file (its offset must not move). */
+int lab4_hc_fs_read(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
+/* (fd, buf, len): all of buf copied out of the guest before a byte is written to the file. */
+int lab4_hc_fs_write(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
+/* (fd): the host descriptor closed, the guest's freed. */
+int lab4_hc_fs_close(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
+/* (fd, buf): a struct mvm_hc_stat written at buf. */
+int lab4_hc_fs_stat(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret);
+
 #endif

@@ -42,10 +42,15 @@ EXPECTED = [
 ] + [("lifecycle/create/%dMiB" % m, 0) for m in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)] \
   + [("lifecycle/touch/%dMiB" % m, 1) for m in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)] \
   + [("lab3/%s_%s" % (a, p), 0) for a in ("seq", "rand") for p in ("4k", "2m")]
-# Lab 4: per message of N bytes, the polled UART makes 2 exits a byte, the console hypercall 1, KVM's VMCALL none.
+# Lab 4: per message of N bytes, the polled UART makes 2 exits a byte, the console hypercall 1, the shared buffer's
+# kick 1 (its one registration is not per message), KVM's VMCALL none.
 EXPECTED += [("lab4/uart/%dB" % n, 2 * n) for n in (1, 16, 256, 4096)] \
   + [("lab4/hypercall/%dB" % n, 1) for n in (1, 16, 256, 4096)] \
+  + [("lab4/shared/%dB" % n, 1) for n in (1, 16, 256, 4096)] \
   + [("lab4/vmcall/%dB" % n, 0) for n in (1, 16, 256, 4096)] + [("lab4/nop", 1)]
+# Lab 6: one time read through the pvclock page or RDTSC makes no exit; the trapping MMIO clock and the clock
+# hypercall make one each.
+EXPECTED += [("lab6/read/page", 0), ("lab6/read/rdtsc", 0), ("lab6/read/mmio", 1), ("lab6/read/hypercall", 1)]
 
 try:
     with open(path) as f:

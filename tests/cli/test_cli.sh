@@ -73,6 +73,16 @@ check triple-fault 3 "KVM_EXIT_SHUTDOWN" -- run --backend "$backend" --guest pro
 check hang-times-out 4 "stopped after 200 ms of wall time" -- run --backend "$backend" --timeout 200 --guest probes/spin16
 check exit-limit 4 "stopped after 5 exits" -- run --backend "$backend" --max-exits 5 --guest lab1/hello
 check exit-dump 0 "IO out port=0x03f8 size=1 count=1 data=48" -- run --backend "$backend" -q --exits - --guest lab1/hello
+# --share DIR (lab 4's file service): a directory, or a usage error; without it the guest's open gets -ENODEV.
+mkdir "$tmp/share" && printf 'from the cli test\n' >"$tmp/share/hello.txt"
+check share-missing 2 "--share $tmp/nope: No such file or directory" -- \
+    run --backend "$backend" --mode long --guest lab4/files --share "$tmp/nope"
+check share-not-a-dir 2 "--share $tmp/hlt.bin: Not a directory" -- \
+    run --backend "$backend" --mode long --guest lab4/files --share "$tmp/hlt.bin"
+check share-none 1 "open hello.txt: descriptor 0 (run with --share DIR" -- run --backend "$backend" --mode long --guest lab4/files
+check share-files 0 "3 escapes refused" -- run --backend "$backend" --mode long --guest lab4/files --share "$tmp/share"
+if grep -qx "from the cli test" "$tmp/share/from-guest.txt" 2>/dev/null; then ok share-write-back; else
+    fail "share-write-back: lab4/files should have written from-guest.txt into --share $tmp/share"; fi
 # An existing regular file is overwritten as usual.
 printf 'old line\n%.0s' $(seq 100) >"$tmp/dump.txt"
 if timeout 10 "$bin" run --backend "$backend" -q --exits "$tmp/dump.txt" --guest lab1/hello >/dev/null 2>&1 &&
@@ -101,6 +111,8 @@ check exits-other-device 2 "--exits /dev/zero: is a character device other than 
     run --backend "$backend" --exits /dev/zero "$tmp/hlt.bin"
 check exits-directory 2 "--exits $tmp: is a directory" -- run --backend "$backend" --exits "$tmp" "$tmp/hlt.bin"
 check exits-dev-null 0 "halted" -- run --backend "$backend" --exits /dev/null --final-regs /dev/null "$tmp/hlt.bin"
+# The exit dump on standard output never lands inside a line of the guest's console ("HIO out port=...").
+check exits-stdout-console-lines-whole 0 "Hello from real mode!" -- run --backend "$backend" --guest lab1/hello --exits -
 
 # --trace-live replaces only an old feed of its own: never another file, a symlink or a device.
 printf 'precious data\n' >"$tmp/precious.txt"
@@ -214,6 +226,47 @@ check image-over-4g 2 "guest image $tmp/huge.bin: 4294967296 bytes at gpa 0x1000
     run --backend "$backend" --mem 4G "$tmp/huge.bin"
 rm -f "$tmp/huge.bin"
 check help-files 0 "a FIFO, socket, directory" -- run --help
+
+# Pauses (lab 6): the flags' errors, a --pause-at pause with each clock semantics, and SIGUSR1/SIGUSR2. lab6/pause
+# reads its clock for 1 s of guest time and says, at the one re-publish of its page, whether time stood or jumped.
+check pause-at-alone 2 "--pause-at needs --pause-for MS" -- run --guest lab6/pause --mode long --pause-at 100
+check pause-for-alone 2 "--pause-for needs --pause-at MS" -- run --guest lab6/pause --mode long --pause-for 100
+check pause-zero 2 "--pause-at: '0' is not a number of milliseconds" -- run --guest lab6/pause --pause-at 0 \
+    --pause-for 1
+check pause-bad-clock 2 "--pause-clock: 'rewind'" -- run --guest lab6/pause --pause-at 1 --pause-for 1 \
+    --pause-clock rewind
+check help-pause 0 "SIGUSR1 pauses the running VM" -- run --help
+pause_run() { # pause_run NAME CLOCK WANT: a 300 ms pause 200 ms in
+    local out rc
+    out=$(timeout 10 "$bin" run --backend "$backend" --guest lab6/pause --mode long --pause-at 200 --pause-for 300 \
+        --pause-clock "$2" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -qF "paused 1 time, " <<<"$out" && grep -qF "$3" <<<"$out" &&
+        grep -qF " 0 backwards, " <<<"$out" && grep -qF " 1 republished" <<<"$out"; then
+        ok "$1"
+    else
+        fail "$1: expected status 0, one pause, one re-publish and '$3'; got status $rc and:"
+        sed 's/^/     | /' <<<"$out" | head -n 8
+    fi
+}
+pause_run pause-at-stop stop "it stood still over the pause"
+pause_run pause-at-jump jump "it jumped with the pause"
+"$bin" run --backend "$backend" --guest lab6/pause --mode long >"$tmp/sig.out" 2>&1 & # signalled itself: no timeout
+pid=$!
+sleep 0.3
+kill -USR1 "$pid" 2>/dev/null
+sleep 0.4
+kill -USR2 "$pid" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$pid" 2>/dev/null && echo "hung: killed after 10 s" >>"$tmp/sig.out"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qF "paused 1 time, " "$tmp/sig.out" && grep -qF "stood still over the pause" "$tmp/sig.out"; then
+    ok pause-signals
+else
+    fail "pause-signals: SIGUSR1 then SIGUSR2 must pause the VM once (guest time standing still); status $rc:"
+    sed 's/^/     | /' "$tmp/sig.out" | head -n 8
+fi
 
 echo "cli ($backend): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -56,6 +56,11 @@ def guest_seeds(build):
                 image = f.read()
             mode = modes.get(name, modes.get(lab + "/*", "real"))
             put("guest", "%s_%s.bin" % (lab, fname[:-4]), bytes([MODES[mode], 0, 0, 0]) + image)
+    # Fixed findings (findings/README.md) stay as seeds: long blocks of temporary-leaking instructions, whose
+    # translation crashed Unicorn 2.1.1 before minivmm/soft_uc_tb.c bounded blocks.
+    put("guest", "finding_x87-long-block.bin", bytes([0, 0, 0, 0]) + b"\xd8\xc0" * 240 + b"\xf4")
+    put("guest", "finding_x87-fill-protected.bin", bytes([1, 2, 0, 0]) + b"\xd8\xc0")
+    put("guest", "finding_mov-cr0-fill-protected.bin", bytes([1, 2, 0, 0]) + b"\x0f\x20\xc0")
 
 
 def trace_seeds(build):

@@ -54,6 +54,14 @@ VARIANTS = [
     (3, "solution", None, None, None, 21, {}),
     (3, "2m-page-without-ps-flag", "lab3_paging.c", r"\(leaf == 2 \? X86_PTE_PS : 0\)", "0",
      10, {"page_map_4k_and_2m": "PT entry is not present", "hello64_runs": "triple fault"}),
+    (4, "solution", None, None, None, 42, {}),
+    # The file service: a read that reads the file before checking the guest's buffer loses bytes to a refused
+    # read; a descriptor taken as 32 bits makes descriptor 1 << 32 the guest's descriptor 0.
+    (4, "reads-before-checking", "lab4_files.c",
+     r"    rc = vm_read_gva\(vcpu, gva, buf, len\);\n    if \(rc < 0\)\n        return guest_buffer\(rc, ret\);\n    n = ",
+     "    n = ", 40, {"files_hostile_buffers": "the offset moved?"}),
+    (4, "descriptor-as-32-bits", "lab4_files.c", r"    if \(fd >= MVM_HC_FS_FDS\)",
+     "    fd = (uint32_t)fd;\n    if (fd >= MVM_HC_FS_FDS)", 40, {"files_descriptor_table": "all 64 bits count"}),
     (5, "solution", None, None, None, 24, {}),
     # A device that ignores used_event notifies for every used buffer; one that checks order by bytes misses a
     # readable buffer after a zero-length writable one (the bug the ring fuzzer found).

@@ -1,5 +1,5 @@
 /* Lab 4 visible tests: the 16550A's registers (reset, divisor latch, Linux's probe, loopback, FIFO), guests on the
- * UART, the hypercall table. */
+ * UART, the hypercall table, the console's shared buffer, the file service against a hostile guest. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,8 @@
 #include "device.h"
 #include "harness.h"
 #include "lab4-uart/lab4.h"
+#include "lab4_files_util.h"
+#include "../../guest-kernels/lab4/bytes.h"
 
 static const char *const reg_names[8] = {"RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
 static const char *const wreg_names[8] = {"THR", "IER", "FCR", "LCR", "MCR", "LSR", "MSR", "SCR"};
@@ -314,6 +316,146 @@ static void hypercall_table_extends(void **state)
     harness_free(&run);
 }
 
+/* Path (c) of the byte-cost table: a buffer registered once, then one kick OUT per message and no other exit. */
+static int shared_params_hook(struct mvm_vm *vm, void *opaque)
+{
+    const struct lab4_bytes_params p = {.via = LAB4_VIA_SHARED, .size = 16, .count = 3};
+
+    (void)opaque;
+    return vm_write(vm, LAB4_BYTES_PARAMS_GPA, &p, sizeof(p));
+}
+
+static void console_shared_buffer(void **state)
+{
+    static const char msg16[] = "abcdefghijklmnop";
+    struct guest_run run;
+
+    (void)state;
+    harness_run_guest_mode("lab4/bytes", HARNESS_MODE_LONG, shared_params_hook, NULL, &run);
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    if (strcmp(run.console, "abcdefghijklmnopabcdefghijklmnopabcdefghijklmnop") != 0)
+        fail_msg("3 kicks of the 16-byte shared buffer must print \"%s\" 3 times, nothing else; the console has "
+                 "\"%s\"",
+                 msg16, run.console);
+    if (run.res.exits != 5 || harness_count_exits(&run, "IO out port=0x0510 size=4 count=1 data=04000000") != 1 ||
+        harness_count_exits(&run, "IO out port=0x0511 size=4 count=1 data=10000000") != 3)
+        fail_msg("expected 5 exits: one MVM_HC_CONSOLE_SHARE through your doorbell decoder, 3 kicks, GUEST_DONE:\n%s",
+                 run.exits);
+    harness_free(&run);
+}
+
+/* The file service end to end: lab4/files cats hello.txt from the share and writes a copy back. */
+static int share_hook(struct mvm_vm *vm, void *opaque)
+{
+    return lab4_fs_share(vm, opaque);
+}
+
+static void files_guest_cats_and_writes(void **state)
+{
+    static const char copy[] = "copied by lab4/files through MVM_HC_FS_WRITE:\n" FS_HELLO;
+    struct guest_run run;
+    struct fs_bench b;
+    char text[256];
+    int doorbell;
+
+    (void)state;
+    fs_tree_create(&b);
+    harness_run_guest_mode("lab4/files", HARNESS_MODE_LONG, share_hook, b.share, &run);
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    if (!strstr(run.console, FS_HELLO) || !strstr(run.console, "3 escapes refused"))
+        fail_msg("lab4/files should print hello.txt (\"%s\") and its last line; the console has:\n%s", FS_HELLO,
+                 run.console);
+    if (strcmp(fs_get(b.share, "from-guest.txt", text, sizeof(text)), copy) != 0)
+        fail_msg("lab4/files writes its copy to from-guest.txt in the share; it holds \"%s\", expected \"%s\"", text,
+                 copy);
+    /* open, stat, 2 reads (21 bytes, then 0), console_write, 2 closes, open, 2 writes, a refused read, close, 3 opens.
+     */
+    doorbell = harness_count_exits(&run, "IO out port=0x0510 size=4");
+    if (doorbell != 15)
+        fail_msg("lab4/files makes 15 hypercalls, one exit each; the exit dump has %d doorbell OUTs:\n%s", doorbell,
+                 run.exits);
+    harness_free(&run);
+    fs_tree_destroy(&b);
+}
+
+/* Every way out of the share a guest can spell, refused by the kernel's answer; the sentinel unchanged. */
+static void files_path_escapes(void **state)
+{
+    static const struct {
+        const char *path;
+        uint64_t flags;
+        int64_t want;
+        const char *why;
+    } escapes[] = {
+        {"../outside/secret.txt", MVM_HC_O_RDONLY, -MVM_HC_EXDEV, "'..' out of the share"},
+        {"sub/../../outside/secret.txt", MVM_HC_O_RDONLY, -MVM_HC_EXDEV, "'..' twice from a subfolder"},
+        {"/etc/passwd", MVM_HC_O_RDONLY, -MVM_HC_EXDEV, "an absolute path"},
+        {"../outside/new.txt", MVM_HC_O_WRONLY | MVM_HC_O_CREAT, -MVM_HC_EXDEV, "creating a file beside the share"},
+        {"out/secret.txt", MVM_HC_O_RDONLY, -MVM_HC_ELOOP, "through a symlink to a folder outside"},
+        {"secret", MVM_HC_O_RDWR, -MVM_HC_ELOOP, "a symlink to a file outside"},
+        {"passwd", MVM_HC_O_RDONLY, -MVM_HC_ELOOP, "a symlink to /etc/passwd"},
+        {"dangling", MVM_HC_O_WRONLY | MVM_HC_O_CREAT | MVM_HC_O_TRUNC, -MVM_HC_ELOOP,
+         "O_CREAT on a dangling symlink that points outside"},
+        {"out/new.txt", MVM_HC_O_WRONLY | MVM_HC_O_CREAT, -MVM_HC_ELOOP, "O_CREAT through a symlinked folder"},
+    };
+    struct fs_bench b;
+    char why[160], abs_path[200];
+    int64_t fd;
+
+    (void)state;
+    fs_bench_create(&b, true);
+    for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
+        snprintf(why, sizeof(why), "open(\"%s\"): %s", escapes[i].path, escapes[i].why);
+        fd = FS_OPEN(&b, escapes[i].path, escapes[i].flags, why);
+        fs_expect_refused(fd, why);
+        fs_expect(fd, escapes[i].want, why);
+    }
+    snprintf(abs_path, sizeof(abs_path), "%s/hello.txt", b.share);
+    fd = FS_OPEN(&b, abs_path, MVM_HC_O_RDONLY, "an absolute path that names a file inside the share");
+    fs_expect(fd, -MVM_HC_EXDEV, "an absolute path, even one into the share (paths are relative to it)");
+    /* None of the refusals took a descriptor: the first good open gets 0. */
+    fd = FS_OPEN(&b, "sub/../hello.txt", MVM_HC_O_RDONLY, "open(\"sub/../hello.txt\"), which stays inside");
+    fs_expect(fd, 0, "open(\"sub/../hello.txt\"): the first descriptor, 0 (refused opens must not take one)");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, 64, "read(0, 64)"), sizeof(FS_HELLO) - 1, "read of hello.txt");
+    fs_expect(FS_CLOSE(&b, 0, "close(0)"), 0, "close(0)");
+    fs_bench_destroy(&b);
+}
+
+/* The guest's descriptor table: 16 at most, the lowest free first, bad and closed descriptors refused. */
+static void files_descriptor_table(void **state)
+{
+    static const uint64_t bad_fds[] = {MVM_HC_FS_FDS, 100, ~0ull, 1ull << 32, (1ull << 32) | 1};
+    struct fs_bench b;
+    char why[120];
+    int64_t fd;
+
+    (void)state;
+    fs_bench_create(&b, true);
+    for (int i = 0; i < MVM_HC_FS_FDS; i++) {
+        snprintf(why, sizeof(why), "open %d of hello.txt", i + 1);
+        fs_expect(FS_OPEN(&b, "hello.txt", MVM_HC_O_RDONLY, why), i, why);
+    }
+    fd = FS_OPEN(&b, "hello.txt", MVM_HC_O_RDONLY, "the 17th open");
+    fs_expect(fd, -MVM_HC_EMFILE, "the 17th open, with all 16 descriptors taken");
+    fs_expect(FS_CLOSE(&b, 3, "close(3)"), 0, "close(3)");
+    fs_expect(FS_CLOSE(&b, 3, "close(3) again"), -MVM_HC_EBADF, "closing descriptor 3 twice");
+    fs_expect(FS_READ(&b, 3, FS_BUF_GPA, 8, "read(3) after close"), -MVM_HC_EBADF, "reading a closed descriptor");
+    fs_expect(FS_OPEN(&b, "hello.txt", MVM_HC_O_RDONLY, "open after close(3)"), 3, "the lowest free descriptor, 3");
+    for (size_t i = 0; i < sizeof(bad_fds) / sizeof(bad_fds[0]); i++) {
+        snprintf(why, sizeof(why), "close(0x%llx), not a descriptor (all 64 bits count)",
+                 (unsigned long long)bad_fds[i]);
+        fs_expect(FS_CLOSE(&b, bad_fds[i], why), -MVM_HC_EBADF, why);
+        fs_expect(FS_STAT(&b, bad_fds[i], FS_BUF_GPA, why), -MVM_HC_EBADF, why);
+    }
+    fs_expect(FS_WRITE(&b, 0, FS_BUF_GPA, 4, "write(0)"), -MVM_HC_EBADF, "writing a read-only descriptor");
+    for (int i = 0; i < MVM_HC_FS_FDS; i++)
+        fs_expect(FS_CLOSE(&b, (uint64_t)i, "closing them all"), 0, "closing each of the 16");
+    fd = FS_OPEN(&b, "new.txt", MVM_HC_O_WRONLY | MVM_HC_O_CREAT, "open(\"new.txt\", O_WRONLY | O_CREAT)");
+    fs_expect(fd, 0, "creating new.txt in the share");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, 4, "read(0)"), -MVM_HC_EBADF, "reading a write-only descriptor");
+    fs_bench_destroy(&b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +467,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(echo_reads_a_line),
         cmocka_unit_test(hypercall_guest),
         cmocka_unit_test(hypercall_table_extends),
+        cmocka_unit_test(console_shared_buffer),
+        cmocka_unit_test(files_guest_cats_and_writes),
+        cmocka_unit_test(files_path_escapes),
+        cmocka_unit_test(files_descriptor_table),
     };
 
     return harness_main(argc, argv, "lab4", tests, sizeof(tests) / sizeof(tests[0]));

@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 if [ ! -x "$bin" ] || ! command -v python3 >/dev/null; then
     echo "skip: needs $bin and python3"
-    echo "robust: 0 passed, 0 failed, $((3 + 3 * per_mode)) skipped"
+    echo "robust: 0 passed, 0 failed, $((18 + 3 * per_mode)) skipped"
     exit 0
 fi
 tmp=$(mktemp -d)
@@ -33,6 +33,26 @@ printf '\xfe' >"$tmp/fe.bin"
     echo "repro/int-0 real $tmp/int0.bin 3000"
     echo "repro/lone-fe protected $tmp/fe.bin 3000"
 } >"$tmp/cases"
+# Translation blocks long enough to overflow Unicorn 2.1.1's 512 TCG temporaries (SIGSEGV in tcg_emit_op before
+# minivmm/soft_uc_tb.c bounded blocks; tests/fuzz/findings/README.md): 240 x `fadd st0, st0` or 500 x
+# `mov eax, cr0` then hlt, and images filled with them (and with 0xd4, `aam`), in every mode.
+python3 - "$tmp" >>"$tmp/cases" <<'EOF'
+import os, sys
+tmp = sys.argv[1]
+images = {
+    "x87-long-block": b"\xd8\xc0" * 240 + b"\xf4",
+    "x87-fill": b"\xd8\xc0" * 0x4000,
+    "mov-cr0-long-block": b"\x0f\x20\xc0" * 500 + b"\xf4",
+    "mov-cr0-fill": b"\x0f\x20\xc0" * 0x2000,
+    "aam-fill": b"\xd4" * 0x8000,
+}
+for name, image in images.items():
+    path = os.path.join(tmp, name + ".bin")
+    with open(path, "wb") as f:
+        f.write(image)
+    for mode in ("real", "protected", "long"):
+        print("repro/%s/%s %s %s 1000" % (name, mode, mode, path))
+EOF
 python3 - "$tmp" "$per_mode" "$seed" >>"$tmp/cases" <<'EOF'
 import os, random, sys
 tmp, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -1,5 +1,5 @@
 /* Lab 4 hidden tests: IIR priorities and acknowledgement, 16450-mode overrun, bits that must not stick, bad registers,
- * hostile hypercall registers, Linux's start-up sequence. */
+ * hostile hypercall registers, Linux's start-up sequence, and a hostile guest against the file service. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "lab.h"
 #include "lab4-uart/lab4.h"
+#include "lab4_files_util.h"
 #include "x86.h"
 
 static const char *const reg_names[8] = {"RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
@@ -312,6 +313,148 @@ static void hypercall_exit_dump_exact(void **state)
     harness_free(&run);
 }
 
+/* The size of a file of the share on the host, or -1. */
+static long long host_size(const struct fs_bench *b, const char *name)
+{
+    char path[512];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", b->share, name);
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Wild pointers, huge lengths, buffers that run off RAM or into MMIO: refused whole, no file changed or moved. */
+static void files_hostile_buffers(void **state)
+{
+    static const char nul_path[] = "hello.txt\0.secret";
+    const uint64_t mmio = MVM_VIRTIO_MMIO_BASE; /* lab 5's virtio-mmio registers: a device, not RAM */
+    uint8_t fill[32], got[32];
+    char text[64];
+    struct fs_bench b;
+    int64_t rd, wr;
+
+    (void)state;
+    fs_bench_create(&b, true);
+    /* Paths: pointer, length and NUL. */
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", 0x400000, 9, MVM_HC_O_RDONLY, "path past RAM"),
+              -MVM_HC_EFAULT, "a path at 0x400000, past the 2 MiB of RAM");
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", FS_RAM - 4, 9, MVM_HC_O_RDONLY, "path off RAM"),
+              -MVM_HC_EFAULT, "a path whose last 5 bytes are past the end of RAM");
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", ~0ull - 3, 9, MVM_HC_O_RDONLY, "path wraps"),
+              -MVM_HC_EFAULT, "a path that wraps past 2^64");
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", FS_PATH_GPA, 0, MVM_HC_O_RDONLY, "len 0"), -MVM_HC_EINVAL,
+              "a path of length 0");
+    fs_expect(
+        fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", FS_PATH_GPA, MVM_HC_PATH_MAX + 1, MVM_HC_O_RDONLY, "len 256"),
+        -MVM_HC_EINVAL, "a path of 256 bytes (MVM_HC_PATH_MAX is 255)");
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", FS_PATH_GPA, 1ull << 63, MVM_HC_O_RDONLY, "len 2^63"),
+              -MVM_HC_EINVAL, "a path of 2^63 bytes");
+    assert_int_equal(vm_write(b.vm, FS_PATH_GPA, nul_path, sizeof(nul_path) - 1), 0);
+    fs_expect(fs_call(&b, lab4_hc_fs_open, "lab4_hc_fs_open", FS_PATH_GPA, sizeof(nul_path) - 1, MVM_HC_O_RDONLY,
+                      "NUL inside"),
+              -MVM_HC_EINVAL, "\"hello.txt\\0.secret\" (17 bytes with a NUL inside: the host would open hello.txt)");
+
+    /* Reads: the destination is checked before the file is read, so a refused read loses no byte. */
+    fs_expect(FS_OPEN(&b, "hello.txt", MVM_HC_O_RDONLY, "open hello.txt"), 0, "open hello.txt after the refusals");
+    fs_expect(FS_READ(&b, 0, mmio, 8, "read into MMIO"), -MVM_HC_EFAULT, "a read into lab 5's MMIO registers");
+    fs_expect(FS_READ(&b, 0, FS_RAM - 4, 16, "read off RAM"), -MVM_HC_EFAULT,
+              "a read of 16 bytes into the last 4 of RAM");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, MVM_HC_FS_IO_MAX + 1, "read 4097"), -MVM_HC_EINVAL, "a read of 4097 bytes");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, ~0ull, "read 2^64-1"), -MVM_HC_EINVAL, "a read of 2^64-1 bytes");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, 0, "read 0"), 0, "a read of 0 bytes");
+    rd = FS_READ(&b, 0, FS_BUF_GPA, 64, "read 64");
+    fs_expect(rd, sizeof(FS_HELLO) - 1, "after the refused reads, hello.txt from its first byte (the offset moved?)");
+    assert_int_equal(vm_read(b.vm, FS_BUF_GPA, text, (size_t)rd), 0);
+    if (memcmp(text, FS_HELLO, sizeof(FS_HELLO) - 1))
+        fail_msg("the read put \"%.*s\" in guest RAM, expected \"%s\"", (int)rd, text, FS_HELLO);
+
+    /* Writes: the whole buffer comes out of the guest before the file sees a byte. */
+    fs_expect(FS_OPEN(&b, "out.txt", MVM_HC_O_WRONLY | MVM_HC_O_CREAT | MVM_HC_O_TRUNC, "create out.txt"), 1,
+              "create out.txt");
+    wr = FS_WRITE(&b, 1, FS_RAM - 100, 200, "write off RAM");
+    fs_expect(wr, -MVM_HC_EFAULT, "a write of 200 bytes whose last 100 are past the end of RAM");
+    if (host_size(&b, "out.txt") != 0)
+        fail_msg("a write refused for its buffer must write nothing, but out.txt has %lld bytes (the first part of "
+                 "the buffer went out: copy all of it from the guest first)",
+                 host_size(&b, "out.txt"));
+    fs_expect(FS_WRITE(&b, 1, mmio, 8, "write from MMIO"), -MVM_HC_EFAULT, "a write from lab 5's MMIO registers");
+    fs_expect(FS_WRITE(&b, 1, FS_BUF_GPA, 1ull << 40, "write 2^40"), -MVM_HC_EINVAL, "a write of 2^40 bytes");
+    fs_expect(FS_WRITE(&b, 1, FS_BUF_GPA, 5, "write 5"), 5, "a write of 5 good bytes");
+    if (strcmp(fs_get(b.share, "out.txt", text, sizeof(text)), "hello") != 0)
+        fail_msg("out.txt must hold exactly \"hello\" now; it holds \"%s\"", text);
+
+    /* Stat: all of the struct or nothing. */
+    memset(fill, 0xaa, sizeof(fill));
+    assert_int_equal(vm_write(b.vm, FS_RAM - 8, fill, 8), 0);
+    fs_expect(FS_STAT(&b, 0, FS_RAM - 8, "stat off RAM"), -MVM_HC_EFAULT,
+              "stat into the last 8 bytes of RAM (the struct is 24)");
+    assert_int_equal(vm_read(b.vm, FS_RAM - 8, got, 8), 0);
+    if (memcmp(got, fill, 8))
+        fail_msg("a refused stat wrote into the last 8 bytes of RAM: vm_write_gva writes all or nothing");
+    fs_expect(FS_STAT(&b, 0, mmio, "stat into MMIO"), -MVM_HC_EFAULT, "stat into MMIO");
+    fs_bench_destroy(&b);
+}
+
+/* Only the open flags of the ABI; no special files; O_CREAT makes 0644 (less the umask) inside. */
+static void files_flags_whitelist(void **state)
+{
+    static const struct {
+        uint64_t flags;
+        const char *why;
+    } bad[] = {
+        {MVM_HC_O_ACCMODE, "access mode 3"},
+        {0200000, "O_DIRECTORY"},
+        {0200, "O_EXCL"},
+        {0400000, "O_NOFOLLOW (the VMM decides that)"},
+        {010000000, "O_PATH"},
+        {1ull << 32, "bit 32 (all 64 bits count)"},
+        {MVM_HC_O_RDONLY | MVM_HC_O_TRUNC, "O_TRUNC without write access"},
+    };
+    struct fs_bench b;
+    char path[256], why[96], text[64];
+    struct stat st;
+    mode_t mask;
+    int64_t fd;
+
+    (void)state;
+    fs_bench_create(&b, true);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(why, sizeof(why), "open(\"hello.txt\") with %s", bad[i].why);
+        fs_expect(FS_OPEN(&b, "hello.txt", bad[i].flags, why), -MVM_HC_EINVAL, why);
+    }
+    if (strcmp(fs_get(b.share, "hello.txt", text, sizeof(text)), FS_HELLO) != 0)
+        fail_msg("hello.txt changed under refused opens: it holds \"%s\"", text);
+    fs_expect(FS_OPEN(&b, "nothere.txt", MVM_HC_O_RDONLY, "no such file"), -MVM_HC_ENOENT,
+              "open of a file that does not exist (the kernel's answer, passed on)");
+    fs_expect(FS_OPEN(&b, "sub", MVM_HC_O_RDONLY, "a folder"), -MVM_HC_EACCES, "open of a folder: not a regular file");
+    snprintf(path, sizeof(path), "%s/fifo", b.share);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    fs_expect(FS_OPEN(&b, "fifo", MVM_HC_O_RDONLY, "a FIFO"), -MVM_HC_EACCES,
+              "open of a FIFO (refused, and without hanging the VMM)");
+    fd = FS_OPEN(&b, "sub/made.txt", MVM_HC_O_RDWR | MVM_HC_O_CREAT | MVM_HC_O_APPEND, "create sub/made.txt");
+    fs_expect(fd, 0, "creating sub/made.txt, read-write, appending");
+    mask = umask(0);
+    umask(mask);
+    snprintf(path, sizeof(path), "%s/sub/made.txt", b.share);
+    if (stat(path, &st) != 0 || (st.st_mode & 07777) != (0644 & ~mask))
+        fail_msg("sub/made.txt should exist with mode 0%o (0644 less the umask 0%o)", 0644 & ~mask, mask);
+    fs_bench_destroy(&b);
+}
+
+/* Without --share, the service answers -ENODEV and has no descriptors at all. */
+static void files_no_share(void **state)
+{
+    struct fs_bench b;
+
+    (void)state;
+    fs_bench_create(&b, false);
+    fs_expect(FS_OPEN(&b, "hello.txt", MVM_HC_O_RDONLY, "no share"), -MVM_HC_ENODEV, "open without --share");
+    fs_expect(FS_READ(&b, 0, FS_BUF_GPA, 8, "no share"), -MVM_HC_EBADF, "read of descriptor 0 without --share");
+    fs_expect(FS_CLOSE(&b, 0, "no share"), -MVM_HC_EBADF, "close of descriptor 0 without --share");
+    fs_expect(FS_STAT(&b, 0, FS_BUF_GPA, "no share"), -MVM_HC_EBADF, "stat of descriptor 0 without --share");
+    fs_bench_destroy(&b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +466,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(hypercall_hostile_registers),
         cmocka_unit_test(hypercall_errors_pass_through),
         cmocka_unit_test(hypercall_exit_dump_exact),
+        cmocka_unit_test(files_hostile_buffers),
+        cmocka_unit_test(files_flags_whitelist),
+        cmocka_unit_test(files_no_share),
     };
 
     return harness_main(argc, argv, "lab4_hidden", tests, sizeof(tests) / sizeof(tests[0]));
