@@ -88,7 +88,8 @@ static inline void fs_sentinel(const struct fs_bench *b, char *out, size_t len)
             if (lstat(path, &st) == 0 && used < len)
                 used += (size_t)snprintf(
                     out + used, len - used, "%s/%s %lld: %s\n", d ? "" : "outside", names[i]->d_name,
-                    (long long)st.st_size,
+                    /* A directory's size is its entry count on tmpfs: the share's own may change. */
+                    S_ISDIR(st.st_mode) ? 0LL : (long long)st.st_size,
                     d || !S_ISREG(st.st_mode) ? "" : fs_get(dirs[d], names[i]->d_name, text, sizeof(text)));
             free(names[i]);
         }
