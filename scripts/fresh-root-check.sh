@@ -34,6 +34,7 @@ if [ ! -f "$tarball" ]; then
         echo "fresh-root: debootstrap failed (log above)"; fail=1; finish
     fi
     chroot "$tmp" apt-get clean
+    chmod 755 "$tmp" # mktemp made it 0700, and tar records it as the root's mode
     tar -C "$tmp" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     rm -rf --one-file-system "$tmp"
 fi
@@ -47,6 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$tarball"
+chmod 755 "$root" # a root directory of 0700 keeps every user but root out of / (a tarball cached before may say so)
 cp /etc/resolv.conf "$root/etc/" 2>/dev/null
 for m in proc sys dev dev/pts; do
     mkdir -p "$root/$m" && mount --bind "/$m" "$root/$m" && mounted+=("$root/$m")

@@ -185,5 +185,8 @@ ATTACKS = list(WHOLE_FILES) + list(ATTACK_CODE)
 # The attacks that the runtime sandbox must stop on its own, with the build's source checks switched off
 # (grade.py --unsafe-skip-source-checks, for this self-test only). forge-verdict and constructor-reads-fd3 are not
 # among them: code inside the test process can do what the harness does, so the build refuses that code instead.
+# Stopped at run time only by the sandbox hiding the kit's files (a mount namespace); where the grader cannot make
+# one (in a chroot, user namespaces are refused) the self-test skips them in the runtime-only pass.
+NEEDS_HIDDEN_KIT = ["include-solution-absolute"]
 RUNTIME_ATTACKS = ["include-solution-relative", "include-solution-absolute", "token-from-memory",
                    "tamper-grader-files", "background-rewrites-results", "fork-bomb", "sleeps-forever"]

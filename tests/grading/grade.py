@@ -185,6 +185,22 @@ class Sandbox:
         return (f"/dev/kvm (mode {st.st_mode & 0o777:04o}, uid {st.st_uid}, gid {st.st_gid}) is not open to the "
                 f"grader's unprivileged user (Debian gives it group kvm, mode 0660)")
 
+    def cannot_compile(self):
+        """Why the sandbox's user cannot run the compiler (None when it can): a grade that would fail every test
+        for a reason that is not the student's is refused with the reason instead."""
+        cc = shutil.which("cc") or "cc"
+        try:
+            p = subprocess.run(self.wrap([cc, "--version"], []), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"the sandbox cannot start the compiler ({e})"
+        if p.returncode == 0:
+            return None
+        first = (p.stdout.strip().splitlines() or ["(no output)"])[0]
+        return (f"the grader's unprivileged user cannot run the compiler ({cc} --version, status {p.returncode}: "
+                f"{first}); every directory from / down to the compiler and its libraries must be readable and "
+                "searchable by all users (mode 755), e.g. a chroot whose root directory is 0700")
+
     @staticmethod
     def _probe(cmd):
         try:
@@ -607,6 +623,10 @@ def main():
     json_path = os.path.abspath(args.json or os.path.join(REPO, "build", "grade", f"lab{args.lab}", "results.json"))
     build_reference(binaries)
     sandbox = Sandbox(args.sandbox_user)
+    why = sandbox.cannot_compile()
+    if why:
+        print(f"grade: {why}", file=sys.stderr)
+        return 2
     kvm_why = sandbox.kvm_unusable()
     if kvm_why and args.backend == "kvm":
         print(f"grade: --backend kvm: {kvm_why}", file=sys.stderr)

@@ -176,6 +176,12 @@ def check(name, cond, why, results):
     print(f"{'ok  ' if cond else 'FAIL'} {name}" + ("" if cond else f": {why}"))
 
 
+def skip(name, why, results):
+    """A check this machine cannot make: printed with its reason and counted as skipped, never as passed."""
+    results.append(None)
+    print(f"skip {name}: {why}")
+
+
 def check_handout(tmp, backend, results):
     """make handout: no solutions or hidden tests, and the starter builds and grades there (zero, explained)."""
     tree = os.path.join(tmp, "handout")
@@ -410,6 +416,11 @@ def check_attacks(tmp, backend, results, skip_checks=False):
         if wall > total_limit + 20:
             problems.append(f"took {wall:.0f} s")
         label = f"attack {name}{' (runtime defences alone)' if skip_checks else ''}"
+        if skip_checks and name in attacks.NEEDS_HIDDEN_KIT and "kit not hidden" in out and problems:
+            skip(f"{label}: the sandbox here cannot hide the kit's files (no mount namespace, e.g. in a chroot); "
+                 "the source checks stop this attack, checked above", results)
+            rows.append((name, printed if printed is not None else score, "skipped: kit not hidden", wall))
+            continue
         check(f"{label}: 0 points, nothing changed, nothing left, {wall:.0f} s", not problems,
               "; ".join(problems) + "\n" + out[-1500:], results)
         rows.append((name, printed if printed is not None else score, "; ".join(problems) or "-", wall))
@@ -451,9 +462,11 @@ def main():
     if args.table:
         with open(args.table, "w") as f:
             json.dump(table, f, indent=1)
-    passed = sum(results)
-    print(f"grader: {passed} passed, {len(results) - passed} failed, 0 skipped")
-    return 0 if passed == len(results) else 1
+    passed = sum(1 for r in results if r is True)
+    skipped = sum(1 for r in results if r is None)
+    failed = len(results) - passed - skipped
+    print(f"grader: {passed} passed, {failed} failed, {skipped} skipped")
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
