@@ -417,7 +417,7 @@ def check_attacks(tmp, backend, results, skip_checks=False):
             problems.append(f"took {wall:.0f} s")
         label = f"attack {name}{' (runtime defences alone)' if skip_checks else ''}"
         if skip_checks and name in attacks.NEEDS_HIDDEN_KIT and "kit not hidden" in out and problems:
-            skip(f"{label}: the sandbox here cannot hide the kit's files (no mount namespace, e.g. in a chroot); "
+            skip(label, "the sandbox here cannot hide the kit's files (no mount namespace, e.g. in a chroot); "
                  "the source checks stop this attack, checked above", results)
             rows.append((name, printed if printed is not None else score, "skipped: kit not hidden", wall))
             continue
