@@ -10,7 +10,7 @@ Q := $(if $(filter 1,$(V)),,@)
 # before the probes below (pkg-config, clang, bpftool) are evaluated. The check is quick when all is
 # there and runs once per top-level make (sub-makes inherit MINIVMM_DEPS_CHECKED). MINIVMM_NO_DEPS=1
 # skips it for those who install the packages themselves (scripts/install-deps.sh lists them).
-NODEPS_GOALS := clean help handout deps submit
+NODEPS_GOALS := clean help handout deps submit hint
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(MINIVMM_NO_DEPS)$(MINIVMM_DEPS_CHECKED),)
 DEPS_STATUS := $(shell ./scripts/install-deps.sh >&2; echo $$?)
@@ -106,6 +106,10 @@ endef
 # A lab's C guests on the guest runtime: DIR_GUESTS := GUESTDIR:BITS builds guest-kernels/GUESTDIR/*.c as 32- or
 # 64-bit guests (rules further down, with guestc_rule).
 LAB_C_GUESTS := $(foreach l,$(LABS),$($(l)_GUESTS))
+# The interrupt probes (guest-kernels/irq, run with --irqchip): 32-bit, the APIC pages reached with paging off.
+LAB_C_GUESTS += irq:32
+# The system-call probes (guest-kernels/sys, run with --mode long): SYSCALL/SYSRET between rings 0 and 3.
+LAB_C_GUESTS += sys:64
 guest_dir = $(word 1,$(subst :, ,$(1)))
 guest_bits = $(word 2,$(subst :, ,$(1)))
 GUESTS += $(foreach g,$(LAB_C_GUESTS),$(patsubst guest-kernels/%.c,$(O)/guests/%.bin,$(wildcard guest-kernels/$(call guest_dir,$(g))/*.c)))
@@ -124,7 +128,9 @@ INTEGRATION_TESTS := $(patsubst %.c,$(O)/tests/%,$(notdir $(INTEGRATION_SRC) $(H
 TEST_BINS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 .PHONY: all deps demo test check grade grade-all submit guests tests clean help handout gradescope
-all: $(MINIVMM) $(GUESTS) $(TEST_BINS)
+# Each built-in guest's start mode beside its image (minivmm run --guest, minivmm list).
+GUEST_MODES = $(GUESTS:.bin=.mode)
+all: $(MINIVMM) $(GUESTS) $(GUEST_MODES) $(TEST_BINS)
 
 help:
 	@sed -n 's/^## //p' Makefile | grep -v $(if $(wildcard scripts/make-gradescope.sh),-e '^$$',-e gradescope)
@@ -136,7 +142,7 @@ help:
 deps:
 	$(Q)./scripts/install-deps.sh
 
-guests: $(GUESTS)
+guests: $(GUESTS) $(GUEST_MODES)
 tests: $(TEST_BINS)
 
 $(O)/obj/%.o: %.c
@@ -176,6 +182,9 @@ $(O)/guests/$(1)/%.bin: guest-kernels/$(1)/%.S guest-kernels/lab1/lab1.ld
 	$$(Q)$$(CC) -m16 $$(GUEST_CFLAGS) -MMD -MP -c -o $(O)/obj/guests/$(1)/$$*.o $$<
 	$$(Q)$$(GUEST_LD) -m elf_i386 --no-warn-rwx-segments -T guest-kernels/lab1/lab1.ld -o $(O)/obj/guests/$(1)/$$*.elf $(O)/obj/guests/$(1)/$$*.o
 	$$(Q)objcopy -O binary $(O)/obj/guests/$(1)/$$*.elf $$@
+
+$(O)/guests/$(1)/%.mode: $(O)/guests/$(1)/%.bin
+	$$(Q)printf real >$$@
 endef
 $(eval $(call guest16_rule,lab1))
 $(eval $(call guest16_rule,probes))
@@ -208,6 +217,12 @@ $(O)/guests/$(1)/%.bin: $(O)/obj/guests/$(1)/%.o $$(RUNTIME_OBJ_$(2)) guest-kern
 	$$(Q)$$(GUEST_LD) -m $$(GUEST_LDEMU_$(2)) --no-warn-rwx-segments -T guest-kernels/runtime/guest$(2).ld \
 		-o $(O)/obj/guests/$(1)/$$*.elf $$< $$(RUNTIME_OBJ_$(2))
 	$$(Q)objcopy -O binary $(O)/obj/guests/$(1)/$$*.elf $$@
+
+# NAME.mode: the mode the guest starts in, from its .mvm_start_mode section (MVM_GUEST_START_MODE), else its runtime's.
+$(O)/guests/$(1)/%.mode: $(O)/guests/$(1)/%.bin
+	$$(Q)objcopy -O binary --only-section=.mvm_start_mode --set-section-flags .mvm_start_mode=alloc,load \
+		$(O)/obj/guests/$(1)/$$*.elf $$@
+	$$(Q)[ -s $$@ ] || printf $(if $(filter 64,$(2)),long,protected) >$$@
 endef
 $(foreach g,$(LAB_C_GUESTS),$(eval $(call guestc_rule,$(call guest_dir,$(g)),$(call guest_bits,$(g)))))
 # Keep every intermediate file of the pattern chains (objects of guests and tests), so a second make does nothing
@@ -253,6 +268,16 @@ demo-lab2: all
 ## make demo-lab3       lab 3's guests: long mode, the higher-half alias, guest #PF, an MMIO exit from a RAM hole
 demo-lab3: all
 	$(Q)./scripts/demo-lab3.sh $(O)
+
+## make demo-linux      the capstone: Debian's kernel booted by minivmm on real KVM (inside QEMU), exits by reason
+.PHONY: demo-linux
+demo-linux: all
+	$(Q)./scripts/demo-linux.sh $(O)
+
+## make bench-linux     time to init's command: QEMU TCG alone, minivmm on KVM inside QEMU, minivmm on soft
+.PHONY: bench-linux
+bench-linux: all
+	$(Q)./tests/linux/bench_linux.sh $(O)
 
 # Exit tracing and the visualizer. The kernel-side tracer (visualizer/kvm_exits.bpf.c) is built
 # when clang, bpftool, libbpf and the running kernel's BTF are all here; else trace_bpf.c builds
@@ -310,7 +335,12 @@ grade-all:
 		echo "make grade-all grades a class for instructors and is not in the student handout" >&2; exit 2; fi
 	$(Q)./tests/grading/grade_all.py $(LAB) $(SUBMISSIONS) $(if $(JOBS),--jobs $(JOBS))
 
-## make submit LAB=n    build/submit/labN.tar.gz: exactly the files lab n asks for, from labs/ (STUDENT=dir: from there)
+## make hint LAB=n STEP=n   the hint for step n of lab n's handout (labs/labN-*/hints.md), when you are stuck
+.PHONY: hint
+hint:
+	$(Q)./scripts/hint.sh "$(LAB)" "$(STEP)"
+
+## make submit LAB=n    build/submit/labN.tar.gz: exactly the files lab n asks for (code, answers.md), from labs/ (STUDENT=dir: from there)
 submit:
 	$(Q)./tests/grading/submit.py $(LAB) $(STUDENT)
 
@@ -370,6 +400,35 @@ $(O)/guests/bench/%.bin: $(O)/obj/guests/bench/%.o guest-kernels/bench/bench64.l
 	$(if $(Q),@echo "  GUEST   $@")
 	$(Q)$(GUEST_LD) -m elf_x86_64 --no-warn-rwx-segments -T guest-kernels/bench/bench64.ld -o $(O)/obj/guests/bench/$*.elf $<
 	$(Q)objcopy -O binary $(O)/obj/guests/bench/$*.elf $@
+
+# A drop-in /dev/kvm (preload/): libminivmm-kvm.so, preloaded into an unmodified KVM program (minivmm exec), runs
+# it on the soft backend. Its objects are the soft backend's, built again position-independent, symbols hidden.
+PRELOAD_SO := $(O)/lib/libminivmm-kvm.so
+PRELOAD_OBJ := $(patsubst %.c,$(O)/obj/pic/%.o,$(wildcard preload/*.c) \
+	$(sort $(wildcard minivmm/backend_soft*.c minivmm/soft_*.c)))
+PRELOAD_TESTS := $(patsubst tests/preload/%.c,$(O)/tests/preload/%,$(wildcard tests/preload/*.c))
+all: $(PRELOAD_SO) $(PRELOAD_TESTS)
+
+$(O)/obj/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $< (PIC)")
+	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(PRELOAD_SO): $(PRELOAD_OBJ)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(UNICORN_LIBS) -ldl -lpthread
+
+.PHONY: selftests
+## make selftests [ALL=1]   Linux's KVM selftests (linux-source-6.1 via apt, ~140 MB) on soft and on real KVM: a table
+selftests: $(MINIVMM) $(PRELOAD_SO)
+	$(Q)./scripts/selftests.sh $(if $(filter 1,$(ALL)),--all) $(O)
+
+# The unmodified KVM programs the preload tests run: linux/kvm.h and libc, nothing of the kit.
+$(O)/tests/preload/%: tests/preload/%.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g $(if $(filter 1,$(SAN)),$(SAN_FLAGS)) -o $@ $<
 
 clean:
 	rm -rf build

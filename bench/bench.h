@@ -24,6 +24,7 @@ typedef void (*bench_fn)(struct bench_state *st, const struct mvm_backend *be, i
 
 /* Flags of a case. */
 #define BENCH_MANUAL_TIME 1u /* the body reports each iteration's time with bench_set_iteration_time() */
+#define BENCH_FIXED_ITERS 2u /* `arg` iterations in one run (at most $MINIVMM_BENCH_FIXED_MAX where it is set) */
 
 /*
  * One line of a case table, like kvm-unit-tests' vmexit.c. Registered once

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 def split_name(name):
     """'exit/out/kvm' -> ('exit/out', 'kvm'); '/manual_time' and the like are Google Benchmark's suffixes."""
-    parts = [p for p in name.split("/") if p not in ("manual_time", "real_time")]
+    parts = [p for p in name.split("/") if p not in ("manual_time", "real_time") and not p.startswith("iterations:")]
     return "/".join(parts[:-1]), parts[-1]
 
 

@@ -14,6 +14,7 @@ mkdir -p "$out"
 args=(--benchmark_out="$out/results.json" --benchmark_out_format=json)
 if [ "$smoke" = 1 ]; then
     export MINIVMM_BENCH_MAX_MIB=${MINIVMM_BENCH_MAX_MIB:-16} MINIVMM_BENCH_LAB3_MIB=${MINIVMM_BENCH_LAB3_MIB:-4}
+    export MINIVMM_BENCH_FIXED_MAX=${MINIVMM_BENCH_FIXED_MAX:-200000} # lab6/migrate/page: 10 million reads otherwise
     args+=(--benchmark_min_time=0.001)
 else
     args+=(--benchmark_min_time="${MINIVMM_BENCH_MIN_TIME:-0.2}")

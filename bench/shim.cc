@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,13 @@ void register_case(const bench_case *c, const mvm_backend *be, int64_t arg)
     auto *b = benchmark::RegisterBenchmark(name.c_str(), run_case, c, be, arg);
     if (c->flags & BENCH_MANUAL_TIME)
         b->UseManualTime();
+    if (c->flags & BENCH_FIXED_ITERS) {
+        // bench/run.sh --smoke caps the count (MINIVMM_BENCH_FIXED_MAX): the same checks on fewer iterations.
+        const char *cap = getenv("MINIVMM_BENCH_FIXED_MAX");
+        long long n = arg, m = cap ? atoll(cap) : 0;
+
+        b->Iterations((benchmark::IterationCount)(m > 0 && m < n ? m : n));
+    }
     b->Unit(benchmark::kNanosecond);
 }
 

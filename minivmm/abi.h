@@ -22,6 +22,19 @@
 /* Hypercall port: a 32-bit OUT of the hypercall number, arguments in registers. */
 #define MVM_PORT_HYPERCALL 0x510
 /*
+ * Interrupt requests (`minivmm run --irqchip`): the guest asks the VMM to drive the in-kernel irqchip, as a
+ * device would. A 32-bit OUT to MVM_PORT_IRQ: bits 0-7 a GSI, bits 8-9 MVM_IRQ_OP_* (KVM_IRQ_LINE_STATUS:
+ * lower, raise, or pulse = raise then lower). A 32-bit OUT to MVM_PORT_IRQ_MSI_ADDR sets the MSI address
+ * (0xfeeXXXXX), one to MVM_PORT_IRQ_MSI sends KVM_SIGNAL_MSI with that data. A 32-bit IN of MVM_PORT_IRQ
+ * reads the last status (the pulse's raise, or KVM_SIGNAL_MSI's return) as a signed number.
+ */
+#define MVM_PORT_IRQ          0x520
+#define MVM_PORT_IRQ_MSI_ADDR 0x524
+#define MVM_PORT_IRQ_MSI      0x528
+#define MVM_IRQ_OP_LOWER      0
+#define MVM_IRQ_OP_RAISE      1
+#define MVM_IRQ_OP_PULSE      2
+/*
  * Hypercalls (lab 4), the doorbell convention: RAX = the number, arguments in
  * RBX, RCX, RSI, RDI, then `out %eax, %dx` with DX = MVM_PORT_HYPERCALL (a
  * port above 0xff needs DX, so RDX, KVM's third VMCALL argument, is taken);
@@ -85,6 +98,7 @@ _Static_assert(sizeof(struct mvm_hc_stat) == 24, "mvm_hc_stat layout");
 #endif
 /* (16 stays free: the table's own tests register it as "a later lab's" number.) */
 #define MVM_HC_PVCLOCK     17   /* (gpa) -> 0: lab 6 publishes its pvclock_vcpu_time_info at gpa; gpa 0 stops it */
+#define MVM_HC_STEAL       18   /* (gpa) -> 0: lab 6 keeps a struct kvm_steal_time at gpa; again: updates it */
 #define MVM_HC_CONSOLE_MAX 4096 /* the longest MVM_HC_CONSOLE_WRITE */
 #define MVM_HC_ARGS        4    /* RBX, RCX, RSI, RDI */
 #define MVM_HC_EFAULT      14   /* a buffer outside guest RAM or not mapped */
@@ -216,6 +230,34 @@ struct mvm_pvclock_params {
     uint64_t step_tsc_ns;   /* ... and the TSC ticks between them, in ns at the new scale (time that passed) */
 };
 _Static_assert(sizeof(struct mvm_pvclock_params) == 128, "pvclock params layout");
+#endif
+
+/*
+ * Lab 6's steal time: MVM_HC_STEAL(gpa) asks lab 6's VMM to keep a struct
+ * kvm_steal_time (KVM's layout, linux/kvm_para.h: steal in ns, version a
+ * seqlock as pvclock's) at gpa, 64-byte aligned in RAM; the VMM adds the time
+ * its vCPU thread was runnable but not running (its run delay) and, when guest
+ * time jumps over a pause, the pause, each time the guest calls it again and
+ * at each resume. MSR_KVM_STEAL_TIME asks KVM for its own, brought up to date
+ * at every KVM_RUN. lab6/steal reads a struct mvm_steal_params at
+ * MVM_STEAL_PARAMS_GPA beside lab 6's params (rounds in `reads`, the pause
+ * handshake in `go`) and writes its results there.
+ */
+#define MVM_STEAL_PARAMS_GPA (MVM_PVCLOCK_PARAMS_GPA + 0x100)
+#ifndef __ASSEMBLER__
+struct mvm_steal_params {
+    uint32_t spin_us;  /* in: guest time each round spins before it asks for an update (0: 100 ms) */
+    uint32_t has_kvm;  /* out: 1 when KVM's steal time was on (CPUID 0x40000001 KVM_FEATURE_STEAL_TIME) */
+    uint64_t first_ns; /* lab 6's steal after registering */
+    uint64_t before_wait_ns, after_wait_ns; /* around the host's pause at half the rounds (MVM_PVC_P_WAIT) */
+    uint64_t last_ns;                       /* at the end */
+    uint64_t kvm_first_ns, kvm_last_ns;     /* KVM's steal, when has_kvm */
+    uint64_t backwards;                     /* updates that found less steal than the one before (either page) */
+    uint32_t version, kvm_version;          /* the versions at the end: even */
+    uint32_t kvm_version_first;             /* KVM's, right after the WRMSR: even and not 0 (written already) */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct mvm_steal_params) == 80, "steal params layout");
 #endif
 
 #endif

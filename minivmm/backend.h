@@ -48,6 +48,11 @@ struct mvm_backend {
      * (what failed, at which RIP). Never NULL; "" when there is none.
      */
     const char *(*last_error)(void);
+    /*
+     * Deterministic runs: the guest's virtual time in ns (its instruction count), for trace timestamps; 0 when the
+     * backend's time is the host's (the soft backend with MINIVMM_SOFT_DETERMINISTIC=1 has virtual time).
+     */
+    uint64_t (*virtual_ns)(void);
 };
 
 extern const struct mvm_backend mvm_backend_kvm;

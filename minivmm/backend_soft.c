@@ -1,5 +1,6 @@
 /* The soft backend: the KVM API on the Unicorn CPU emulator; system and VM fds, memory slots, dirty log. */
 #include "backend.h"
+#include "soft_irqchip.h"
 #include "soft_msr.h"
 #include "soft_priv.h"
 
@@ -129,8 +130,21 @@ static int soft_check_extension(long cap)
     case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
     case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
     case KVM_CAP_GET_TSC_KHZ:
+    case KVM_CAP_TSC_CONTROL: /* KVM_SET_TSC_KHZ scales the guest TSC (soft_msr.c) */
     case KVM_CAP_SET_GUEST_DEBUG:
+    case KVM_CAP_IRQCHIP: /* the in-kernel PIC, IOAPIC and local APICs (soft_irqchip.c) */
+    case KVM_CAP_IRQ_INJECT_STATUS:
+    case KVM_CAP_IRQFD:
+    case KVM_CAP_IOEVENTFD:
+    case KVM_CAP_SIGNAL_MSI:
+    case KVM_CAP_TSC_DEADLINE_TIMER:
+    case KVM_CAP_PIT2: /* the 8254 on ports 0x40-0x43, IRQ 0 (soft_pit.c) */
+    case KVM_CAP_PIT_STATE2:
+    case KVM_CAP_REINJECT_CONTROL:
+    case KVM_CAP_MP_STATE: /* runnable and halted (HLT waiting with the in-kernel irqchip) */
         return 1;
+    case KVM_CAP_IRQ_ROUTING: /* KVM_SET_GSI_ROUTING: irqchip pins and MSIs, KVM_MAX_IRQ_ROUTES of them */
+        return 4096;
     case KVM_CAP_NR_MEMSLOTS:
         return SOFT_MAX_SLOTS;
     case KVM_CAP_NR_VCPUS:
@@ -216,6 +230,7 @@ static void soft_vm_unref(struct soft_vm *vm)
         return;
     for (int i = 0; i < SOFT_MAX_SLOTS; i++)
         free(vm->slots[i].snapshot);
+    soft_irqchip_vm_destroy(vm);
     pthread_mutex_destroy(&vm->lock);
     free(vm);
 }
@@ -365,16 +380,20 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         return 0; /* real-mode helpers of VMX; nothing to do here, as on AMD */
     case KVM_CHECK_EXTENSION:
         return soft_check_extension((long)arg);
-    case KVM_CREATE_IRQCHIP:
     case KVM_CREATE_PIT2:
-        /*
-         * No in-kernel PIC/IOAPIC/LAPIC/PIT: refused so the VMM keeps the userspace
-         * interrupt model (KVM_INTERRUPT, interrupt windows), which the soft backend implements.
-         */
-        soft_set_error("soft backend: ioctl 0x%lx (in-kernel irqchip/PIT) is not supported; "
-                       "use KVM_INTERRUPT and the interrupt window",
-                       req);
-        return -ENOTTY;
+    case KVM_GET_PIT2:
+    case KVM_SET_PIT2:
+    case KVM_REINJECT_CONTROL:
+    case KVM_CREATE_IRQCHIP:
+    case KVM_IRQ_LINE:
+    case KVM_IRQ_LINE_STATUS:
+    case KVM_GET_IRQCHIP:
+    case KVM_SET_IRQCHIP:
+    case KVM_SIGNAL_MSI:
+    case KVM_IRQFD:
+    case KVM_IOEVENTFD:
+    case KVM_SET_GSI_ROUTING:
+        return soft_irqchip_vm_ioctl(vm, req, arg);
     default:
         soft_set_error("soft backend: VM ioctl 0x%lx is not supported", req);
         return -ENOTTY;
@@ -457,4 +476,5 @@ const struct mvm_backend mvm_backend_soft = {
     .in_process = true,
     .stats_get = mvm_soft_stats_get,
     .last_error = mvm_soft_last_error,
+    .virtual_ns = mvm_soft_virtual_ns,
 };

@@ -160,7 +160,44 @@ int cli_guest_path(const char *name, char *buf, size_t len)
     return 0;
 }
 
-/* Lists guests/LAB/NAME.bin, two levels deep. */
+const char *cli_guest_mode(const char *name)
+{
+    static const char *const modes[] = {"real", "protected", "long"};
+    char path[PATH_MAX], text[16] = "";
+    size_t n;
+    FILE *f;
+
+    if (cli_guest_path(name, path, sizeof(path)) < 0 || strlen(path) < 4)
+        return NULL;
+    strcpy(path + strlen(path) - 4, ".mode");
+    f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    text[strcspn(text, " \t\r\n")] = '\0';
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (!strcmp(text, modes[i]))
+            return modes[i];
+    return NULL;
+}
+
+const char *cli_mode_pick(const char *given, const char *guest)
+{
+    const char *own = guest ? cli_guest_mode(guest) : NULL;
+
+    if (!given)
+        return own ? own : "real";
+    if (own && strcmp(own, given))
+        fprintf(stderr,
+                "minivmm: warning: %s starts in %s mode; --mode %s runs it in %s mode anyway (leave --mode out to "
+                "use the guest's own)\n",
+                guest, own, given, given);
+    return given;
+}
+
+/* Lists guests/LAB/NAME.bin, two levels deep, with the mode each starts in. */
 int cli_list(void)
 {
     char root[PATH_MAX], sub[PATH_MAX + 256];
@@ -175,7 +212,7 @@ int cli_list(void)
         fprintf(stderr, "minivmm: no built-in guests in %s: %s ('make guests' builds them)\n", root, strerror(errno));
         return EXIT_USAGE;
     }
-    printf("built-in guests (minivmm run --guest NAME):\n");
+    printf("built-in guests (minivmm run --guest NAME), with the mode each starts in:\n");
     while ((lab = readdir(d))) {
         if (lab->d_name[0] == '.')
             continue;
@@ -186,8 +223,14 @@ int cli_list(void)
         while ((g = readdir(sd))) {
             size_t n = strlen(g->d_name);
 
-            if (n > 4 && !strcmp(g->d_name + n - 4, ".bin"))
-                printf("  %s/%.*s\n", lab->d_name, (int)(n - 4), g->d_name);
+            if (n > 4 && !strcmp(g->d_name + n - 4, ".bin")) {
+                char name[PATH_MAX];
+                const char *mode;
+
+                snprintf(name, sizeof(name), "%s/%.*s", lab->d_name, (int)(n - 4), g->d_name);
+                mode = cli_guest_mode(name);
+                printf("  %-24s %s\n", name, mode ? mode : "(give --mode)");
+            }
         }
         closedir(sd);
     }

@@ -35,6 +35,16 @@ int cli_serial_in_open(const char *path, const char *const outs[OUT_N], FILE **i
 
 /* The built-in guest NAME's image path: $MINIVMM_GUEST_DIR/NAME.bin, else ../guests/NAME.bin beside the binary. */
 int cli_guest_path(const char *name, char *buf, size_t len);
+/*
+ * The mode built-in guest NAME starts in (real, protected or long), from NAME.mode beside its image (the build
+ * writes it from the guest's runtime, or from MVM_GUEST_START_MODE in its source). NULL when there is none.
+ */
+const char *cli_guest_mode(const char *name);
+/*
+ * The mode a run starts in: --mode when given (with a warning when a built-in guest says otherwise), else the
+ * built-in guest's own mode, else real (lab 1's raw images).
+ */
+const char *cli_mode_pick(const char *given, const char *guest);
 /* `minivmm list`: prints the built-in guests; an EXIT_* status. */
 int cli_list(void);
 

@@ -34,6 +34,8 @@ struct mvm_vcpu {
     volatile sig_atomic_t pause_ms;     /* a pause vcpu_pause_request asked for; 0: none */
     volatile sig_atomic_t pause_runs;   /* its clock_runs */
     volatile sig_atomic_t pause_resume; /* vcpu_pause_resume: end the pause now */
+    volatile sig_atomic_t debug_break;  /* vcpu_debug_break: stop into opts->debug_exit (gdb's Ctrl-C) */
+    volatile sig_atomic_t pause_khz;    /* vcpu_pause_migrate: the TSC rate the VM resumes at; 0: unchanged */
 };
 
 struct mvm_vm {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "kvm_api.h"
 #include "lab.h"
 
 #define MAX_LABS 32
@@ -47,6 +48,45 @@ const struct mvm_lab_ops *mvm_lab_get(int lab)
             out->member = l->member;                                                                                   \
     } while (0)
 
+/* The part under test (mvm_lab_part): lab, byte range in struct mvm_lab_ops; lab 0 when none. */
+static struct {
+    int lab;
+    size_t offset, size;
+} part;
+
+int mvm_lab_part(int lab, size_t offset, size_t size)
+{
+    if (lab < 0 || offset > sizeof(struct mvm_lab_ops) || size > sizeof(struct mvm_lab_ops) - offset ||
+        (lab > 0 && size == 0))
+        return mvm_fail(EINVAL, "mvm_lab_part: lab %d, bytes %zu+%zu of struct mvm_lab_ops", lab, offset, size);
+    part.lab = lab;
+    part.offset = offset;
+    part.size = size;
+    return 0;
+}
+
+/* The reference's version of lab n, NULL if none. */
+static const struct mvm_lab_ops *lab_reference(int n)
+{
+    for (int i = 0; i < nlabs; i++)
+        if (labs[i]->lab == n && labs[i]->reference)
+            return labs[i];
+    return NULL;
+}
+
+/* Lab n as mvm_lab_part wants it: the kit's version (reference, core KVM calls) with the one member under test. */
+static const struct mvm_lab_ops *lab_with_part(int n, struct mvm_lab_ops *buf)
+{
+    const struct mvm_lab_ops *mine = mvm_lab_get(n), *ref = lab_reference(n);
+
+    if (part.lab != n || !mine)
+        return mine;
+    *buf = ref ? *ref : *mine;
+    memset(&buf->kvm, 0, sizeof(buf->kvm));
+    memcpy((char *)buf + part.offset, (const char *)mine + part.offset, part.size);
+    return buf;
+}
+
 void mvm_labs_compose(struct mvm_lab_ops *out)
 {
     int max = 0;
@@ -58,12 +98,19 @@ void mvm_labs_compose(struct mvm_lab_ops *out)
             max = labs[i]->lab;
     /* Lab by lab in ascending order, so a later lab overrides what an earlier one provides. */
     for (int n = 1; n <= max; n++) {
-        const struct mvm_lab_ops *l = mvm_lab_get(n);
+        struct mvm_lab_ops buf;
+        const struct mvm_lab_ops *l = lab_with_part(n, &buf);
 
         if (!l)
             continue;
-        for (int r = 0; r < MVM_EXIT_REASONS; r++)
+        /* A lab with its own exit switch calls its handlers itself: its table entries are not the core's. */
+        for (int r = 0; r < MVM_EXIT_REASONS && !l->kvm.exit_switch; r++)
             TAKE(exit[r]);
+        TAKE(kvm.vm_open);
+        TAKE(kvm.mem_region_set);
+        TAKE(kvm.vcpu_open);
+        TAKE(kvm.vcpu_enter);
+        TAKE(kvm.exit_switch);
         for (int m = 0; m < MVM_MODES; m++)
             TAKE(vcpu_setup[m]);
         TAKE(gva_to_gpa);
@@ -121,5 +168,11 @@ int vcpu_setup_mode(struct mvm_vcpu *vcpu, enum mvm_mode mode, uint64_t entry)
     if (!vcpu->vm->lab.vcpu_setup[mode])
         return mvm_fail(ENOSYS, "no lab provides the %s-mode vCPU set-up (is the lab that teaches it linked in?)",
                         mode_names[mode]);
-    return vcpu->vm->lab.vcpu_setup[mode](vcpu, entry);
+    {
+        const struct mvm_backend *old = mvm_kvm_api_bind(vcpu->vm->be);
+        int rc = vcpu->vm->lab.vcpu_setup[mode](vcpu, entry);
+
+        mvm_kvm_api_bind(old);
+        return rc;
+    }
 }

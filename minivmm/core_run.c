@@ -7,6 +7,7 @@
 
 #include "core_internal.h"
 #include "device.h"
+#include "kvm_api.h"
 #include "trace.h"
 
 static const char *const exit_names[] = {
@@ -156,17 +157,11 @@ static void internal_error_detail(struct mvm_vcpu *vcpu, const struct kvm_run *r
              where, why[0] ? ": " : "", why);
 }
 
-/*
- * The one exit switch. The VM's lab ops handle the exits they claim (lab 1: IO and HLT); the core
- * handles the rest. Returns 0 to go on, MVM_STOP_* to stop, -errno on VMM failure.
- */
-static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_run_result *res)
+/* The VM's lab ops handle the exits they claim (lab 1: IO and HLT); the core handles the rest. */
+static int exit_default(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_run_result *res)
 {
     mvm_exit_fn lab_fn = run->exit_reason < MVM_EXIT_REASONS ? vcpu->vm->lab.exit[run->exit_reason] : NULL;
 
-    if (run->exit_reason == KVM_EXIT_IO && !io_data_in_page(run, vcpu->run_size))
-        return mvm_fail(EINVAL, "KVM_EXIT_IO data (offset %llu, %u x %u bytes) lies outside the run page",
-                        (unsigned long long)run->io.data_offset, run->io.count, run->io.size);
     if (lab_fn)
         return lab_fn(vcpu, run);
     switch (run->exit_reason) {
@@ -191,9 +186,35 @@ static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_ru
     default:
         snprintf(res->detail, sizeof(res->detail), "unhandled exit reason %u (KVM_EXIT_%s): no lab handles it%s",
                  run->exit_reason, mvm_exit_name(run->exit_reason),
-                 run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_HLT ? " (lab 1 does)" : "");
+                 run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_HLT ? ""
+                 : vcpu->vm->lab.kvm.exit_switch ? " (lab 1's exit switch must handle it, not pass it on)"
+                                                 : " (lab 1 does)");
         return MVM_STOP_UNHANDLED;
     }
+}
+
+/*
+ * The one exit switch: a lab's own exit switch where one teaches it (lab 1), which hands the reasons it
+ * does not know to exit_default; else exit_default alone. Returns 0 to go on, MVM_STOP_* to stop, -errno
+ * on VMM failure.
+ */
+static int exit_handle(struct mvm_vcpu *vcpu, struct kvm_run *run, struct mvm_run_result *res)
+{
+    if (run->exit_reason == KVM_EXIT_IO && !io_data_in_page(run, vcpu->run_size))
+        return mvm_fail(EINVAL, "KVM_EXIT_IO data (offset %llu, %u x %u bytes) lies outside the run page",
+                        (unsigned long long)run->io.data_offset, run->io.count, run->io.size);
+    if (vcpu->vm->lab.kvm.exit_switch)
+        return vcpu->vm->lab.kvm.exit_switch(vcpu, run);
+    return exit_default(vcpu, run, res);
+}
+
+int vcpu_exit_default(struct mvm_vcpu *vcpu, struct kvm_run *run)
+{
+    static _Thread_local struct mvm_run_result scratch;
+
+    if (run != vcpu->run)
+        return mvm_fail(EINVAL, "vcpu_exit_default: run is not this vCPU's kvm_run page");
+    return exit_default(vcpu, run, vcpu->res ? vcpu->res : &scratch);
 }
 
 /* The wall-time limit: SIGALRM sets immediate_exit, which ends KVM_RUN with -EINTR on both backends. */
@@ -255,11 +276,27 @@ static void kick_install(void)
 
 void vcpu_pause_request(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs)
 {
+    vcpu_pause_migrate(vcpu, ms, clock_runs, 0);
+}
+
+void vcpu_pause_migrate(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs, uint32_t tsc_khz)
+{
     if (!vcpu || !vcpu->running)
         return;
+    vcpu->pause_khz = (sig_atomic_t)(tsc_khz > 0x7fffffff ? 0x7fffffff : tsc_khz);
     vcpu->pause_runs = clock_runs;
     vcpu->pause_resume = 0;
     vcpu->pause_ms = ms ? (sig_atomic_t)(ms > 0x7fffffff ? 0x7fffffff : ms) : 1;
+    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (!pthread_equal(pthread_self(), vcpu->thread))
+        pthread_kill(vcpu->thread, PAUSE_KICK_SIGNAL);
+}
+
+void vcpu_debug_break(struct mvm_vcpu *vcpu)
+{
+    if (!vcpu || !vcpu->running)
+        return;
+    vcpu->debug_break = 1;
     __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     if (!pthread_equal(pthread_self(), vcpu->thread))
         pthread_kill(vcpu->thread, PAUSE_KICK_SIGNAL);
@@ -297,13 +334,17 @@ static int vcpu_pause_take(struct mvm_vcpu *vcpu, struct mvm_run_result *res)
 {
     struct pause_arg p = {.vcpu = vcpu, .clock_runs = vcpu->pause_runs != 0};
     uint64_t ms = (uint64_t)vcpu->pause_ms, t0 = mono_ns(), end = t0 + ms * 1000000u, now;
+    uint32_t tsc_khz = (uint32_t)vcpu->pause_khz;
     struct kvm_clock_data clock = {0};
     int rc;
 
     vcpu->pause_ms = 0;
+    vcpu->pause_khz = 0;
     rc = vm_devices_each(vcpu->vm, device_pause, &p);
     if (rc == 0 && !p.clock_runs)
         rc = MVM_IOCTL(vcpu->vm->be, vcpu->vm->fd, KVM_GET_CLOCK, &clock);
+    if (rc == 0 && tsc_khz)
+        rc = vcpu_tsc_khz_set(vcpu, tsc_khz); /* a migration: the VM resumes at another TSC rate */
     /* In slices of at most 10 ms, so that vcpu_pause_resume from any thread or signal handler ends it soon. */
     while (!time_expired && !vcpu->pause_resume && (now = mono_ns()) < end) {
         uint64_t left = end - now < 10000000u ? end - now : 10000000u;
@@ -329,6 +370,7 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
 {
     static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
     static const struct mvm_run_opts no_opts;
+    const struct mvm_backend *old_be;
     struct kvm_run *run = vcpu->run;
     struct sigaction old_sa;
     char line[8400];
@@ -340,8 +382,10 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
     vcpu->res = res;
     pthread_once(&kick_once, kick_install);
     vcpu->pause_ms = 0;
+    vcpu->debug_break = 0;
     vcpu->thread = pthread_self();
     vcpu->running = 1;
+    old_be = mvm_kvm_api_bind(vcpu->vm->be); /* for a lab's exit switch and handlers */
     run->immediate_exit = 0;
     if (opts->max_ms)
         timer_arm(run, opts->max_ms, &old_sa);
@@ -359,6 +403,17 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         uint64_t exit_ns = mvm_trace_clock(opts->trace);
         if (rc == -EINTR || rc == -EAGAIN) {
             rc = 0;
+            if (vcpu->debug_break && opts->debug_exit && !(opts->max_ms && time_expired)) {
+                vcpu->debug_break = 0;
+                run->immediate_exit = 0;
+                rc = opts->debug_exit(vcpu, opts->debug_opaque); /* the debugger's interrupt: not an exit */
+                if (rc < 0)
+                    break;
+                if (rc > 0)
+                    res->stop = (enum mvm_stop)rc;
+                rc = 0;
+                continue;
+            }
             if (vcpu->pause_ms && !(opts->max_ms && time_expired)) {
                 run->immediate_exit = 0;
                 rc = vcpu_pause_take(vcpu, res);
@@ -379,6 +434,11 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         res->exits++;
         if (run->exit_reason < MVM_EXIT_REASONS)
             res->by_reason[run->exit_reason]++;
+        if (run->exit_reason == KVM_EXIT_DEBUG && opts->debug_exit && vcpu->debug_break) {
+            vcpu->debug_break = 0; /* this stop answers the interrupt too */
+            if (!vcpu->pause_ms && !time_expired)
+                run->immediate_exit = 0;
+        }
         if (run->exit_reason == KVM_EXIT_DEBUG && opts->debug_exit)
             rc = opts->debug_exit(vcpu, opts->debug_opaque);
         else
@@ -396,6 +456,7 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
         rc = 0;
     }
     vcpu->running = 0;
+    mvm_kvm_api_bind(old_be);
     vcpu->pause_ms = 0;
     if (opts->trace)
         mvm_trace_vcpu_detach(opts->trace, vcpu);

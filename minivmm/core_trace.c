@@ -19,6 +19,7 @@
 struct mvm_trace {
     char backend[16];
     uint64_t start_ns;
+    uint64_t (*clock)(void); /* NULL: CLOCK_MONOTONIC */
     struct mvm_trace_event *ring;
     uint64_t ring_mask;
     uint64_t head;
@@ -63,6 +64,17 @@ int mvm_trace_create(const char *backend, size_t ring_events, struct mvm_trace *
     t->start_ns = mvm_trace_now_ns();
     *out = t;
     return 0;
+}
+
+uint64_t mvm_trace_clock(const struct mvm_trace *t)
+{
+    return !t ? 0 : t->clock ? t->clock() : mvm_trace_now_ns();
+}
+
+void mvm_trace_clock_set(struct mvm_trace *t, uint64_t (*clock)(void))
+{
+    t->clock = clock;
+    t->start_ns = mvm_trace_clock(t);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -112,7 +124,7 @@ int mvm_trace_file_open(struct mvm_trace *t, const char *path)
     h.event_size = sizeof(struct mvm_trace_event);
     h.start_ns = t->start_ns;
     memcpy(h.backend, t->backend, sizeof(h.backend));
-    h.pid = (uint32_t)getpid();
+    h.pid = t->clock ? 0 : (uint32_t)getpid(); /* a deterministic run's file names no process */
     h.flags = t->kexit ? MVM_TRACE_HDR_KERNEL : 0;
     h.crc = (uint32_t)crc32(0, (const Bytef *)&h, offsetof(struct mvm_trace_file_header, crc));
     /* A write error here is kept, like any later one, and reported by mvm_trace_close. */
@@ -392,7 +404,7 @@ void mvm_trace_exit_record(struct mvm_trace *t, struct mvm_vcpu *vcpu, uint64_t 
         }
         t->hw_pending = false;
     }
-    ev.done_ns = mvm_trace_now_ns();
+    ev.done_ns = mvm_trace_clock(t);
     mvm_trace_add(t, &ev);
 }
 

@@ -256,6 +256,11 @@ const char *mvm_trace_live_backend(const struct mvm_trace_live *l)
     return l->backend;
 }
 
+pid_t mvm_trace_live_pid(const struct mvm_trace_live *l)
+{
+    return (pid_t)l->h->pid;
+}
+
 uint64_t mvm_trace_live_start_ns(const struct mvm_trace_live *l)
 {
     return l->h->start_ns;

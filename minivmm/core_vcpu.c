@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "kvm_api.h"
 
 /*
  * A vCPU's CPUID table starts empty: until the VMM sets one, CPUID answers zeros and KVM refuses
@@ -25,38 +26,69 @@ static int vcpu_cpuid_set_supported(struct mvm_vm *vm, int vcpu_fd)
     return rc < 0 ? rc : 0;
 }
 
+/* KVM_CREATE_VCPU and the kvm_run mapping: the lab's version where one teaches it, else the core's own. */
+static int vcpu_open(struct mvm_vm *vm, struct mvm_vcpu *vcpu)
+{
+    int rc;
+
+    vcpu->fd = -1;
+    if (vm->lab.kvm.vcpu_open) {
+        const struct mvm_backend *old = mvm_kvm_api_bind(vm->be);
+
+        rc = vm->lab.kvm.vcpu_open(vm->sys_fd, vm->fd, vcpu->id, &vcpu->fd, &vcpu->run, &vcpu->run_size);
+        mvm_kvm_api_bind(old);
+        if (rc < 0) {
+            vcpu->fd = -1; /* what it opened is its own to close */
+            vcpu->run = NULL;
+            return rc;
+        }
+        if (rc > 0 || vcpu->fd < 0 || !vcpu->run || vcpu->run_size < sizeof(struct kvm_run))
+            return mvm_fail(EINVAL,
+                            "vcpu_open returned %d with vCPU fd %d, kvm_run %p of %zu bytes: expected 0, an open "
+                            "fd and a mapping of KVM_GET_VCPU_MMAP_SIZE bytes (at least sizeof(struct kvm_run) = %zu)",
+                            rc, vcpu->fd, (void *)vcpu->run, vcpu->run_size, sizeof(struct kvm_run));
+        return 0;
+    }
+    rc = MVM_IOCTL(vm->be, vm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (rc >= 0 && (size_t)rc < sizeof(struct kvm_run))
+        rc = mvm_fail(EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %d is smaller than struct kvm_run", rc);
+    if (rc < 0)
+        return rc;
+    vcpu->run_size = (size_t)rc;
+    rc = MVM_IOCTL(vm->be, vm->fd, KVM_CREATE_VCPU, vcpu->id);
+    if (rc < 0)
+        return rc;
+    vcpu->fd = rc;
+    vcpu->run = vm->be->mmap_run(vcpu->fd, vcpu->run_size);
+    if (!vcpu->run)
+        return mvm_fail(errno, "mmap of kvm_run (%s backend): %s", vm->be->name, strerror(errno));
+    return 0;
+}
+
 int vcpu_create(struct mvm_vm *vm, int id, struct mvm_vcpu **out)
 {
     struct mvm_vcpu *vcpu;
-    int fd, rc;
+    int rc;
 
     if (vm->nvcpus == MVM_MAX_VCPUS)
         return mvm_fail(ENOSPC, "vcpu_create: at most %d vCPUs", MVM_MAX_VCPUS);
-    fd = MVM_IOCTL(vm->be, vm->fd, KVM_CREATE_VCPU, id);
-    if (fd < 0)
-        return fd;
-    rc = vcpu_cpuid_set_supported(vm, fd);
-    if (rc < 0) {
-        vm->be->close(fd);
-        return rc;
-    }
     vcpu = calloc(1, sizeof(*vcpu));
-    if (!vcpu) {
-        vm->be->close(fd);
+    if (!vcpu)
         return mvm_fail(ENOMEM, "vcpu_create: out of memory");
-    }
     vcpu->vm = vm;
     vcpu->id = id;
-    vcpu->fd = fd;
-    vcpu->run_size = (size_t)vm->run_size;
-    vcpu->run = vm->be->mmap_run(fd, vcpu->run_size);
-    if (!vcpu->run) {
-        int err = errno;
-
-        vm->be->close(fd);
+    rc = vcpu_open(vm, vcpu);
+    if (rc == 0)
+        rc = vcpu_cpuid_set_supported(vm, vcpu->fd);
+    if (rc < 0) {
+        if (vcpu->run)
+            vm->be->munmap_run(vcpu->run, vcpu->run_size);
+        if (vcpu->fd >= 0)
+            vm->be->close(vcpu->fd);
         free(vcpu);
-        return mvm_fail(err, "mmap of kvm_run (%s backend): %s", vm->be->name, strerror(err));
+        return rc;
     }
+    mvm_kvm_api_fd_set(vcpu->fd, vm->be);
     vm->vcpus[vm->nvcpus++] = vcpu;
     *out = vcpu;
     return 0;
@@ -110,9 +142,25 @@ int vm_ioctl(struct mvm_vm *vm, unsigned long req, void *arg, const char *name)
     return mvm_ioctl(vm->be, vm->fd, req, (unsigned long)arg, name);
 }
 
+int vcpu_fd(const struct mvm_vcpu *vcpu)
+{
+    return vcpu->fd;
+}
+
 int vcpu_enter(struct mvm_vcpu *vcpu)
 {
-    int rc = vcpu->vm->be->ioctl(vcpu->fd, KVM_RUN, 0);
+    int rc;
+
+    if (vcpu->vm->lab.kvm.vcpu_enter) {
+        const struct mvm_backend *old = mvm_kvm_api_bind(vcpu->vm->be);
+
+        rc = vcpu->vm->lab.kvm.vcpu_enter(vcpu->fd, vcpu->run);
+        mvm_kvm_api_bind(old);
+        if (rc > 0)
+            return mvm_fail(EINVAL, "vcpu_enter returned %d: expected 0, -EINTR or -errno", rc);
+        return rc; /* a failure comes with its own message */
+    }
+    rc = vcpu->vm->be->ioctl(vcpu->fd, KVM_RUN, 0);
 
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
         return mvm_fail(-rc, "KVM_RUN (%s backend): %s", vcpu->vm->be->name, strerror(-rc));

@@ -9,6 +9,7 @@
 
 #include "core_file.h"
 #include "core_internal.h"
+#include "kvm_api.h"
 
 #define PAGE_SIZE 4096ULL
 
@@ -63,25 +64,41 @@ int vm_create(const struct mvm_backend *be, struct mvm_vm **out)
     vm->be = be;
     vm->fd = -1;
     mvm_labs_compose(&vm->lab);
-    vm->sys_fd = be->open_dev();
-    if (vm->sys_fd < 0) {
-        rc = mvm_fail(-vm->sys_fd, "open /dev/kvm (%s backend): %s", be->name, strerror(-vm->sys_fd));
-        free(vm);
-        return rc;
+    vm->sys_fd = -1;
+    if (vm->lab.kvm.vm_open) {
+        const struct mvm_backend *old = mvm_kvm_api_bind(be);
+
+        rc = vm->lab.kvm.vm_open(&vm->sys_fd, &vm->fd);
+        mvm_kvm_api_bind(old);
+        if (rc == 0 && (vm->sys_fd < 0 || vm->fd < 0))
+            rc = mvm_fail(EINVAL, "vm_open returned 0 with /dev/kvm fd %d and VM fd %d: both must be open fds",
+                          vm->sys_fd, vm->fd);
+        if (rc > 0)
+            rc = mvm_fail(EINVAL, "vm_open returned %d: expected 0 or -errno", rc);
+        if (rc < 0) {
+            vm->sys_fd = vm->fd = -1; /* what it opened is its own to close */
+            free(vm);
+            return rc;
+        }
+    } else {
+        vm->sys_fd = be->open_dev();
+        if (vm->sys_fd < 0) {
+            rc = mvm_fail(-vm->sys_fd, "open /dev/kvm (%s backend): %s", be->name, strerror(-vm->sys_fd));
+            free(vm);
+            return rc;
+        }
+        rc = MVM_IOCTL(be, vm->sys_fd, KVM_GET_API_VERSION, 0);
+        if (rc >= 0 && rc != KVM_API_VERSION)
+            rc = mvm_fail(EINVAL, "KVM_GET_API_VERSION: got %d, expected %d", rc, KVM_API_VERSION);
+        if (rc >= 0)
+            rc = vm->fd = MVM_IOCTL(be, vm->sys_fd, KVM_CREATE_VM, 0);
     }
-    rc = MVM_IOCTL(be, vm->sys_fd, KVM_GET_API_VERSION, 0);
-    if (rc >= 0 && rc != KVM_API_VERSION)
-        rc = mvm_fail(EINVAL, "KVM_GET_API_VERSION: got %d, expected %d", rc, KVM_API_VERSION);
-    if (rc >= 0)
-        rc = vm->run_size = MVM_IOCTL(be, vm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (rc >= 0 && (size_t)vm->run_size < sizeof(struct kvm_run))
-        rc = mvm_fail(EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %d is smaller than struct kvm_run", vm->run_size);
-    if (rc >= 0)
-        rc = vm->fd = MVM_IOCTL(be, vm->sys_fd, KVM_CREATE_VM, 0);
     if (rc < 0) {
         vm_destroy(vm);
         return rc;
     }
+    mvm_kvm_api_fd_set(vm->sys_fd, be);
+    mvm_kvm_api_fd_set(vm->fd, be);
     *out = vm;
     return 0;
 }
@@ -96,13 +113,18 @@ void vm_destroy(struct mvm_vm *vm)
 
         if (vcpu->run)
             vm->be->munmap_run(vcpu->run, vcpu->run_size);
+        mvm_kvm_api_fd_set(vcpu->fd, NULL);
         vm->be->close(vcpu->fd);
         free(vcpu);
     }
-    if (vm->fd >= 0)
+    if (vm->fd >= 0) {
+        mvm_kvm_api_fd_set(vm->fd, NULL);
         vm->be->close(vm->fd);
-    if (vm->sys_fd >= 0)
+    }
+    if (vm->sys_fd >= 0) {
+        mvm_kvm_api_fd_set(vm->sys_fd, NULL);
         vm->be->close(vm->sys_fd);
+    }
     for (int i = 0; i < vm->nslots; i++)
         munmap(vm->slots[i].hva, vm->slots[i].size);
     free(vm);
@@ -151,7 +173,16 @@ int vm_mem_add(struct mvm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags)
         .memory_size = size,
         .userspace_addr = (uint64_t)(uintptr_t)hva,
     };
-    rc = MVM_IOCTL(vm->be, vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+    if (vm->lab.kvm.mem_region_set) {
+        const struct mvm_backend *old = mvm_kvm_api_bind(vm->be);
+
+        rc = vm->lab.kvm.mem_region_set(vm->fd, region.slot, gpa, size, hva, flags);
+        mvm_kvm_api_bind(old);
+        if (rc > 0)
+            rc = mvm_fail(EINVAL, "mem_region_set returned %d: expected 0 or -errno", rc);
+    } else {
+        rc = MVM_IOCTL(vm->be, vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+    }
     if (rc < 0) {
         munmap(hva, size);
         return rc;

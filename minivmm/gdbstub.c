@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,11 @@ struct mvm_gdb {
     int told_mode; /* the code size (16, 32, 64) gdb was last told of */
     bool stepping; /* the last resume was a step */
     bool running;  /* gdb waits for a stop reply */
+    /* While the guest runs, a thread watches the connection for gdb's interrupt (Ctrl-C: one 0x03 byte). */
+    pthread_t watcher;
+    bool watching;
+    volatile int watch_stop;  /* the stub wants the connection back */
+    volatile int interrupted; /* the stop to report is gdb's interrupt (SIGINT) */
     struct gdb_sw_bp sw[GDB_SW_BPS];
     uint64_t hw[4];
     bool hw_used[4];
@@ -56,6 +63,44 @@ static int gdb_send(struct mvm_gdb *g, const char *s)
 static int gdb_console(struct mvm_gdb *g, const char *text)
 {
     return rsp_console(&g->c, text);
+}
+
+/* The watcher: polls the connection while the guest runs; a 0x03 from gdb interrupts the vCPU. */
+static void *watch_thread(void *arg)
+{
+    struct mvm_gdb *g = arg;
+    struct pollfd p = {.fd = g->c.fd, .events = POLLIN};
+    uint8_t b;
+
+    while (!g->watch_stop) {
+        if (poll(&p, 1, 20) <= 0 || !(p.revents & POLLIN))
+            continue;
+        if (recv(g->c.fd, &b, 1, MSG_PEEK) != 1)
+            break; /* gone: the stub finds out when it next reads */
+        if (b != 0x03)
+            break; /* a packet while running is for the stub to read once the guest stops */
+        if (recv(g->c.fd, &b, 1, 0) == 1) {
+            g->interrupted = 1;
+            vcpu_debug_break(g->vcpu);
+        }
+        break;
+    }
+    return NULL;
+}
+
+static void watch_start(struct mvm_gdb *g)
+{
+    g->watch_stop = 0;
+    g->watching = pthread_create(&g->watcher, NULL, watch_thread, g) == 0;
+}
+
+static void watch_end(struct mvm_gdb *g)
+{
+    if (!g->watching)
+        return;
+    g->watch_stop = 1;
+    pthread_join(g->watcher, NULL);
+    g->watching = false;
 }
 
 /* What the command loop ends with. */
@@ -237,6 +282,12 @@ static int stop_reply(struct mvm_gdb *g, const struct kvm_run *run)
     char pkt[64];
     int rc;
 
+    if (g->interrupted) {
+        g->interrupted = 0;
+        rc = mode_note(g);
+        g->running = false;
+        return rc < 0 ? rc : gdb_send(g, "T02thread:01;"); /* SIGINT: gdb says "Program received SIGINT" */
+    }
     if (run && run->debug.arch.exception == X86_VEC_BP) {
         for (int i = 0; i < GDB_SW_BPS; i++)
             if (g->sw[i].used && g->sw[i].addr == run->debug.arch.pc)
@@ -533,6 +584,7 @@ static int serve(struct mvm_gdb *g)
             continue;
         }
         g->running = true;
+        watch_start(g);
         return GDB_RESUME;
     }
 }
@@ -650,6 +702,7 @@ int mvm_gdb_debug_exit(struct mvm_vcpu *vcpu, void *opaque)
     struct mvm_gdb *g = opaque;
     int rc;
 
+    watch_end(g);
     if (g->c.fd < 0 || vcpu != g->vcpu)
         return 0; /* detached: a leftover stop, nothing to tell */
     rc = stop_reply(g, vcpu_run_page(vcpu));
@@ -662,7 +715,10 @@ void mvm_gdb_finish(struct mvm_gdb *g, int status, const char *why)
 {
     char pkt[8], msg[400];
 
-    if (!g || g->c.fd < 0)
+    if (!g)
+        return;
+    watch_end(g);
+    if (g->c.fd < 0)
         return;
     if (g->running) {
         snprintf(msg, sizeof(msg), "minivmm: the run ended: %.300s\n", why);
@@ -680,6 +736,7 @@ void mvm_gdb_close(struct mvm_gdb *g)
 {
     if (!g)
         return;
+    watch_end(g);
     if (g->c.fd >= 0)
         close(g->c.fd);
     close(g->listen_fd);

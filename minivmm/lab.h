@@ -2,6 +2,8 @@
 #ifndef MINIVMM_LAB_H
 #define MINIVMM_LAB_H
 
+#include <stddef.h>
+
 #include "mvm.h"
 
 /* The CPU modes a vCPU can be set up in before its first KVM_RUN. */
@@ -14,6 +16,24 @@ enum mvm_mode {
 
 /* An exit handler: returns 0 to keep running, a positive MVM_STOP_* to stop, or -errno. */
 typedef int (*mvm_exit_fn)(struct mvm_vcpu *vcpu, struct kvm_run *run);
+
+/*
+ * The VMM's own KVM calls, where a lab teaches them (lab 1): each NULL member is the core's built-in
+ * version. They call the KVM API through kvm_api.h, bound to the VM's backend. Each returns 0 (or what
+ * its line says) or -errno with a message (mvm_fail).
+ */
+struct mvm_lab_kvm {
+    /* Opens /dev/kvm, checks KVM_GET_API_VERSION, KVM_CREATE_VM: the two fds into *kvm_fd and *vm_fd. */
+    int (*vm_open)(int *kvm_fd, int *vm_fd);
+    /* KVM_SET_USER_MEMORY_REGION of slot `slot`: `size` bytes at host `hva` appear at `gpa`, with KVM_MEM_* `flags`. */
+    int (*mem_region_set)(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
+    /* KVM_CREATE_VCPU `id`, then mmap of its kvm_run (KVM_GET_VCPU_MMAP_SIZE bytes): fd, mapping and size out. */
+    int (*vcpu_open)(int kvm_fd, int vm_fd, int id, int *vcpu_fd, struct kvm_run **run, size_t *run_size);
+    /* One KVM_RUN: 0 when the vCPU exited (run->exit_reason says why), -EINTR when a signal cut it short. */
+    int (*vcpu_enter)(int vcpu_fd, struct kvm_run *run);
+    /* The exit switch: handles run->exit_reason, the reasons it does not know through vcpu_exit_default(). */
+    mvm_exit_fn exit_switch;
+};
 
 /*
  * What one lab provides. Every member is optional (NULL: this lab provides
@@ -36,6 +56,8 @@ struct mvm_lab_ops {
     int (*cpuid_adjust)(struct mvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid);
     /* Adds this lab's devices and hypercalls to a VM (vm_devices_add_standard calls it). */
     int (*vm_init)(struct mvm_vm *vm);
+    /* The VMM's KVM calls (lab 1). */
+    struct mvm_lab_kvm kvm;
 };
 
 /*
@@ -47,6 +69,22 @@ int mvm_lab_register(const struct mvm_lab_ops *ops);
 
 /* The ops registered for `lab`: the student's if any, else the reference; NULL if none. */
 const struct mvm_lab_ops *mvm_lab_get(int lab);
+
+/*
+ * For tests that grade one part at a time: new VMs take lab `lab`'s one member at byte `offset` of struct
+ * mvm_lab_ops (`size` bytes; MVM_LAB_PART names it) from the student's version, and the rest of that lab from
+ * the kit: the reference's members, the core's built-in KVM calls (so the core's exit switch reaches the
+ * handler under test). mvm_lab_part(0, 0, 0) ends it. Returns 0, or -EINVAL with a message.
+ */
+int mvm_lab_part(int lab, size_t offset, size_t size);
+#define MVM_LAB_PART(lab, member)                                                                                      \
+    mvm_lab_part((lab), offsetof(struct mvm_lab_ops, member), sizeof(((struct mvm_lab_ops *)0)->member))
+
+/*
+ * The rest of the exit switch, for a lab's exit_switch to call on the reasons it does not handle: the other
+ * labs' handlers, MMIO, SHUTDOWN, INTERNAL_ERROR... as the core's switch does. Returns as an mvm_exit_fn.
+ */
+int vcpu_exit_default(struct mvm_vcpu *vcpu, struct kvm_run *run);
 
 /* The composed ops a new VM takes (see struct mvm_lab_ops), written into *out. */
 void mvm_labs_compose(struct mvm_lab_ops *out);

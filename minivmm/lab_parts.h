@@ -2,7 +2,46 @@
 #ifndef MINIVMM_LAB_PARTS_H
 #define MINIVMM_LAB_PARTS_H
 
+#include "lab.h"
 #include "mvm.h"
+
+/*
+ * Lab 1 writes the VMM's own KVM calls, through the KVM API of kvm_api.h (kvm_open, kvm_ioctl, kvm_mmap,
+ * kvm_close: the system calls, on the VM's backend). Each returns 0 or -errno with a message (mvm_fail)
+ * naming the ioctl that failed, and on failure closes whatever it opened.
+ */
+#include "kvm_api.h"
+
+/*
+ * Lab 1. Opens /dev/kvm (O_RDWR | O_CLOEXEC), checks that KVM_GET_API_VERSION is KVM_API_VERSION (12),
+ * creates a VM with KVM_CREATE_VM (machine type 0). Sets *kvm_fd and *vm_fd.
+ */
+int lab1_vm_open(int *kvm_fd, int *vm_fd);
+
+/*
+ * Lab 1. KVM_SET_USER_MEMORY_REGION: memory slot `slot` maps `size` bytes of host memory at `hva` to
+ * guest-physical `gpa`, with the KVM_MEM_* `flags` (KVM_MEM_LOG_DIRTY_PAGES: KVM_GET_DIRTY_LOG works on it).
+ */
+int lab1_mem_region_set(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
+
+/*
+ * Lab 1. Creates vCPU `id` with KVM_CREATE_VCPU and maps its struct kvm_run: KVM_GET_VCPU_MMAP_SIZE (on
+ * the /dev/kvm fd) bytes, shared, read-write, from offset 0 of the vCPU fd. Sets *vcpu_fd, *run, *run_size.
+ */
+int lab1_vcpu_open(int kvm_fd, int vm_fd, int id, int *vcpu_fd, struct kvm_run **run, size_t *run_size);
+
+/*
+ * Lab 1. One KVM_RUN on the vCPU: returns 0 once the vCPU has exited (run->exit_reason says why), -EINTR
+ * when a signal interrupted it (the run loop's time limit: the caller checks and goes round again), or
+ * -errno with a message naming KVM_RUN.
+ */
+int lab1_vcpu_enter(int vcpu_fd, struct kvm_run *run);
+
+/*
+ * Lab 1. The exit switch: KVM_EXIT_IO to lab1_exit_io, KVM_EXIT_HLT to lab1_exit_hlt, every other reason
+ * to vcpu_exit_default() (lab.h: MMIO, SHUTDOWN, the later labs' exits). Returns what the handler returns.
+ */
+int lab1_exit_switch(struct mvm_vcpu *vcpu, struct kvm_run *run);
 
 /*
  * Lab 1. Puts a fresh vCPU in real mode at the 20-bit guest-physical address

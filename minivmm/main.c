@@ -17,7 +17,11 @@
 #include "core_file.h"
 #include "device.h"
 #include "cli_guard.h"
+#include "cli_boot.h"
+#include "cli_exec.h"
 #include "cli_files.h"
+#include "core_irq.h"
+#include "cli_pause.h"
 #include "gdbstub.h"
 #include "lab.h"
 #include "lab4-uart/lab4.h"
@@ -28,7 +32,9 @@
 
 static const char usage_text[] =
     "usage: minivmm run [options] (IMAGE | --guest LAB/NAME)\n"
+    "       minivmm boot --kernel BZIMAGE [--initrd FILE] [--cmdline TEXT] (minivmm boot --help)\n"
     "       minivmm list\n"
+    "       minivmm exec -- PROGRAM [ARGS...]   (KVM programs on soft: exec --help)\n"
     "       minivmm --help | --version\n"
     "\n"
     "Runs a guest in a one-vCPU VM and prints its serial output. Every exit to\n"
@@ -37,8 +43,9 @@ static const char usage_text[] =
     "\n"
     "options for run:\n"
     "  -g, --guest LAB/NAME   a built-in guest, e.g. lab1/hello (see 'minivmm list')\n"
-    "  -m, --mode MODE        CPU mode to start in: real (default, lab 1), protected (32-bit, flat\n"
-    "                         segments, lab 2) or long (64-bit, paging with lab 3's page tables)\n"
+    "  -m, --mode MODE        CPU mode to start in: real (lab 1), protected (32-bit, flat segments,\n"
+    "                         lab 2) or long (64-bit, lab 3's page tables); default: a built-in\n"
+    "                         guest's own mode ('minivmm list'), real for an IMAGE\n"
     "  -l, --load ADDR        guest-physical load address (default 0x1000)\n"
     "  -e, --entry ADDR       guest-physical entry point (default: the load address)\n"
     "  -M, --mem SIZE         guest RAM, with K/M/G suffix (default 2M, at most 4G)\n"
@@ -63,6 +70,12 @@ static const char usage_text[] =
     "      --pause-for MS     how long the --pause-at pause lasts\n"
     "      --pause-clock C    guest time over a pause: stop (default: KVM_SET_CLOCK puts back the clock of\n"
     "                         the pause; lab 6's page the same) or jump (the clocks take in the pause)\n"
+    "      --migrate-tsc-khz KHZ  the --pause-at pause is a migration to a host whose TSC runs at KHZ kHz\n"
+    "                         (KVM_SET_TSC_KHZ; soft, or a kvm host with TSC scaling)\n"
+    "      --deterministic    soft backend: guest time (TSC, clocks) from the instruction count, one\n"
+    "                         tick per instruction, so two runs give identical traces\n"
+    "      --irqchip          KVM_CREATE_IRQCHIP: PIC, IOAPIC, local APIC and its timer in the kernel (HLT\n"
+    "                         waits there); the guest raises lines through port 0x520 (abi.h MVM_PORT_IRQ)\n"
     "      --gdb PORT         before the first instruction, wait for gdb on 127.0.0.1:PORT (0: a free port,\n"
     "                         printed) and let it drive the guest; no time limit unless --timeout is given\n"
     "\n"
@@ -103,8 +116,11 @@ struct run_args {
     uint64_t pause_at_ms;  /* --pause-at; 0: none */
     uint64_t pause_for_ms; /* --pause-for */
     bool pause_clock_runs; /* --pause-clock jump */
+    uint32_t migrate_khz;  /* --migrate-tsc-khz */
     bool timeout_set;      /* --timeout given */
     bool gdb;              /* --gdb */
+    bool deterministic;    /* --deterministic */
+    bool irqchip;          /* --irqchip */
     uint64_t gdb_port;
 };
 
@@ -183,6 +199,7 @@ static int print_final_regs(struct mvm_vcpu *vcpu, FILE *f)
 {
     struct kvm_regs r;
     struct kvm_sregs s;
+    char text[2048];
     int rc = vcpu_regs_get(vcpu, &r);
 
     if (rc == 0)
@@ -194,9 +211,9 @@ static int print_final_regs(struct mvm_vcpu *vcpu, FILE *f)
     fprintf(f, "r8=%016llx r9=%016llx r10=%016llx r11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
     fprintf(f, "r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n", r.r12, r.r13, r.r14, r.r15);
     fprintf(f, "rip=%016llx rflags=%08llx\n", r.rip, r.rflags);
-    fprintf(f, "cr0=%08llx cr3=%016llx cr4=%08llx efer=%llx\n", s.cr0, s.cr3, s.cr4, s.efer);
-    fprintf(f, "cs=%04x/%llx ds=%04x/%llx ss=%04x/%llx\n", s.cs.selector, s.cs.base, s.ds.selector, s.ds.base,
-            s.ss.selector, s.ss.base);
+    /* The hidden part too: each segment's cached base, limit and attributes, the descriptor tables, CR0/CR4/EFER. */
+    mvm_sregs_format(&s, text, sizeof(text));
+    fputs(text, f);
     return 0;
 }
 
@@ -256,7 +273,7 @@ static void backstop_disarm(void)
 }
 
 /* The exit trace: a file and/or a live feed; on kvm also the exits KVM handles in the kernel, when BPF can. */
-static int trace_start(const struct run_args *a, const char *backend, struct mvm_trace **out)
+static int trace_start(const struct run_args *a, const struct mvm_backend *be, struct mvm_trace **out)
 {
     struct mvm_trace *t;
     int rc;
@@ -264,10 +281,12 @@ static int trace_start(const struct run_args *a, const char *backend, struct mvm
     *out = NULL;
     if (!a->trace_path && !a->live_path)
         return 0;
-    rc = mvm_trace_create(backend, 4096, &t);
+    rc = mvm_trace_create(be->name, 4096, &t);
     if (rc < 0)
         return rc;
-    if (!strcmp(backend, "kvm") && !a->no_kernel_exits && mvm_trace_kernel_enable(t) < 0)
+    if (a->deterministic && be->virtual_ns)
+        mvm_trace_clock_set(t, be->virtual_ns); /* before the header, which holds the start time */
+    if (!strcmp(be->name, "kvm") && !a->no_kernel_exits && mvm_trace_kernel_enable(t) < 0)
         fprintf(stderr, "minivmm: kernel-side exits are not traced: %s; tracing the exits to userspace only\n",
                 mvm_error());
     if (a->trace_path)
@@ -342,88 +361,6 @@ static int net_pcap_attach(struct mvm_vm *vm, FILE *pcap)
     return lab5_net_configure(net, &cfg);
 }
 
-/*
- * Pauses (lab 6): SIGUSR1 asks the run loop for a pause until SIGUSR2, and
- * --pause-at a thread asks for one of --pause-for ms. vcpu_pause_request is
- * async-signal-safe; requests outside the run are ignored.
- */
-static struct mvm_vcpu *volatile pause_vcpu;
-static volatile sig_atomic_t pause_clock_runs;
-
-static void on_pause_signal(int sig)
-{
-    struct mvm_vcpu *vcpu = pause_vcpu;
-
-    if (vcpu && sig == SIGUSR1)
-        vcpu_pause_request(vcpu, MVM_PAUSE_UNTIL_RESUMED, pause_clock_runs);
-    else if (vcpu)
-        vcpu_pause_resume(vcpu);
-}
-
-struct pause_at {
-    struct mvm_vcpu *vcpu;
-    struct timespec when; /* CLOCK_MONOTONIC */
-    uint32_t ms;
-    bool clock_runs;
-};
-
-static void *pause_at_thread(void *arg)
-{
-    struct pause_at *p = arg;
-
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &p->when, NULL) == EINTR)
-        ;
-    vcpu_pause_request(p->vcpu, p->ms, p->clock_runs);
-    return NULL;
-}
-
-/* Installs the signals' handlers and starts the --pause-at thread (with SIGUSR1/2 blocked in it) when asked. */
-static int pauses_start(const struct run_args *a, struct mvm_vcpu *vcpu, struct pause_at *p, pthread_t *thread)
-{
-    struct sigaction sa;
-    sigset_t usr, old;
-    int rc = 0;
-
-    pause_clock_runs = a->pause_clock_runs;
-    pause_vcpu = vcpu;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_pause_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-    if (!a->pause_at_ms)
-        return 0;
-    *p = (struct pause_at){.vcpu = vcpu, .ms = (uint32_t)a->pause_for_ms, .clock_runs = a->pause_clock_runs};
-    clock_gettime(CLOCK_MONOTONIC, &p->when);
-    p->when.tv_sec += (time_t)(a->pause_at_ms / 1000);
-    p->when.tv_nsec += (long)(a->pause_at_ms % 1000) * 1000000;
-    if (p->when.tv_nsec >= 1000000000) {
-        p->when.tv_sec++;
-        p->when.tv_nsec -= 1000000000;
-    }
-    sigemptyset(&usr);
-    sigaddset(&usr, SIGUSR1);
-    sigaddset(&usr, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &usr, &old);
-    rc = pthread_create(thread, NULL, pause_at_thread, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc) {
-        pause_vcpu = NULL;
-        return mvm_fail(rc, "--pause-at: cannot start its thread: %s", strerror(rc));
-    }
-    return 1;
-}
-
-/* After the run: no more pauses (the handlers stay, doing nothing), the thread stopped if it still waits. */
-static void pauses_stop(int started, pthread_t thread)
-{
-    pause_vcpu = NULL;
-    if (started > 0) {
-        pthread_cancel(thread);
-        pthread_join(thread, NULL);
-    }
-}
-
 static int run_guest(const struct run_args *a)
 {
     size_t image_size = 0;
@@ -443,9 +380,8 @@ static int run_guest(const struct run_args *a)
     bool dog_on;
     uint64_t start_ns = mvm_trace_now_ns(), used_ms;
     bool written = true;
-    struct pause_at pause_at;
-    pthread_t pause_thread;
-    int rc, pauses, status = EXIT_VMM;
+    struct cli_pauses pauses;
+    int rc, status = EXIT_VMM;
 
     if (a->guest) {
         if (cli_guest_path(a->guest, path, sizeof(path)) < 0)
@@ -480,12 +416,14 @@ static int run_guest(const struct run_args *a)
     if (rc == 0 && a->pcap_path)
         rc = cli_output_open(out_opts[OUT_PCAP], a->pcap_path, &pcap);
     if (rc == 0)
-        rc = trace_start(a, be->name, &opts.trace);
+        rc = trace_start(a, be, &opts.trace);
     if (rc < 0)
         goto out_err;
     opts.exit_dump = dump;
     status = EXIT_VMM;
     rc = vm_create(be, &vm);
+    if (rc == 0 && a->irqchip)
+        rc = vm_irqchip_create(vm);
     if (rc == 0)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
     if (rc == 0)
@@ -506,6 +444,8 @@ static int run_guest(const struct run_args *a)
         goto out_err;
     }
     rc = vcpu_create(vm, 0, &vcpu);
+    if (rc == 0 && a->irqchip)
+        rc = vcpu_cpuid_tsc_deadline(vcpu);
     if (rc == 0)
         rc = vcpu_setup_for_mode(vcpu, a, image_size);
     if (rc < 0) {
@@ -538,13 +478,15 @@ static int run_guest(const struct run_args *a)
         opts.debug_exit = mvm_gdb_debug_exit;
         opts.debug_opaque = gdb;
     }
-    pauses = pauses_start(a, vcpu, &pause_at, &pause_thread);
-    if (pauses < 0)
+    rc = cli_migrate_check(vcpu, a->migrate_khz);
+    if (rc == 0)
+        rc = cli_pauses_start(&pauses, vcpu, a->pause_at_ms, a->pause_for_ms, a->pause_clock_runs, a->migrate_khz);
+    if (rc < 0)
         goto out_err;
     dog_on = !gdb && watchdog_start(&dog, &dog_thread, vcpu, opts.max_ms, a->timeout_ms);
     rc = vcpu_run(vcpu, &opts, &res);
     watchdog_stop(&dog, dog_on, dog_thread);
-    pauses_stop(pauses, pause_thread);
+    cli_pauses_stop(&pauses);
     line_hold_flush(hold);
     if (res.stop == MVM_STOP_TIME_LIMIT)
         snprintf(res.detail, sizeof(res.detail), "stopped after %llu ms of wall time (the limit)",
@@ -567,6 +509,8 @@ static int run_guest(const struct run_args *a)
         fprintf(stderr, "minivmm: paused %u time%s, %llu ms in all; guest time %s\n", res.pauses,
                 res.pauses == 1 ? "" : "s", (unsigned long long)(res.paused_ns / 1000000),
                 a->pause_clock_runs ? "jumped by it (--pause-clock jump)" : "stood still (--pause-clock stop)");
+    if (!a->quiet && rc == 0 && res.pauses && a->migrate_khz)
+        fprintf(stderr, "minivmm: --migrate-tsc-khz: the VM resumed at a TSC of %u kHz\n", a->migrate_khz);
     status = verdict(&res);
     mvm_gdb_finish(gdb, status, res.detail[0] ? res.detail : mvm_stop_name(res.stop));
     goto out;
@@ -618,12 +562,14 @@ static int cmd_run(int argc, char **argv)
         {"pause-at", required_argument, NULL, 0x110},
         {"pause-for", required_argument, NULL, 0x111},
         {"pause-clock", required_argument, NULL, 0x112},
+        {"migrate-tsc-khz", required_argument, NULL, 0x11d},
         {"gdb", required_argument, NULL, 0x113},
+        {"deterministic", no_argument, NULL, 0x114},
+        {"irqchip", no_argument, NULL, 0x11e},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct run_args a = {
-        .mode = "real",
         .backend = "auto",
         .load_gpa = 0x1000,
         .mem_size = 2 << 20,
@@ -698,6 +644,12 @@ static int cmd_run(int argc, char **argv)
                 return usage_error("--timeout: '%s' is not a number of milliseconds", optarg);
             a.timeout_set = true;
             break;
+        case 0x114:
+            a.deterministic = true;
+            break;
+        case 0x11e:
+            a.irqchip = true;
+            break;
         case 0x113:
             if (!parse_size(optarg, &a.gdb_port, false) || a.gdb_port > 65535)
                 return usage_error("--gdb: '%s' is not a TCP port (0-65535; 0: a free one)", optarg);
@@ -715,6 +667,10 @@ static int cmd_run(int argc, char **argv)
                 return usage_error("--pause-clock: '%s': guest time over a pause may 'stop' or 'jump'", optarg);
             a.pause_clock_runs = !strcmp(optarg, "jump");
             break;
+        case 0x11d:
+            if (cli_tsc_khz_parse(optarg, &a.migrate_khz) < 0)
+                return usage_error("%s", mvm_error());
+            break;
         case ':':
             return usage_error("option %s needs a value", argv[optind - 1]);
         default:
@@ -730,11 +686,21 @@ static int cmd_run(int argc, char **argv)
     if (!a.pause_at_ms != !a.pause_for_ms)
         return usage_error("%s", a.pause_at_ms ? "--pause-at needs --pause-for MS (how long the pause lasts)"
                                                : "--pause-for needs --pause-at MS (when the pause begins)");
+    if (a.migrate_khz && !a.pause_at_ms)
+        return usage_error("--migrate-tsc-khz needs --pause-at MS and --pause-for MS (the pause it happens in)");
     if (a.pcap_path && !strcmp(a.pcap_path, "-"))
         return usage_error("--net-pcap: give a file (standard output carries the guest's console)");
     if (!a.image == !a.guest)
         return usage_error("%s", a.image ? "give either IMAGE or --guest, not both"
                                          : "no guest: give IMAGE or --guest LAB/NAME");
+    a.mode = cli_mode_pick(a.mode, a.guest);
+    if (a.deterministic && !strcmp(a.backend, "kvm"))
+        return usage_error("--deterministic: on kvm the guest's time is the host's TSC; deterministic runs need "
+                           "--backend soft");
+    if (a.deterministic) { /* read by the soft backend when it makes its first CPU */
+        a.backend = "soft";
+        setenv("MINIVMM_SOFT_DETERMINISTIC", "1", 1);
+    }
     if (strcmp(a.mode, "real") && strcmp(a.mode, "protected") && strcmp(a.mode, "long"))
         return usage_error("--mode '%s': the modes are real, protected and long", a.mode);
     if (!strcmp(a.mode, "long") && a.mem_size < MVM_BOOT_PT_POOL_GPA + MVM_BOOT_PT_POOL_SIZE)
@@ -768,7 +734,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "exec"))
+        return cli_exec(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list"))
         return cli_list();
+    if (!strcmp(argv[1], "boot"))
+        return cli_boot(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", argv[1]);
 }

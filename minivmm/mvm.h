@@ -104,6 +104,8 @@ struct mvm_vm *vcpu_vm(struct mvm_vcpu *vcpu);
 /* The VM's vCPU `id`, or NULL when it has none (yet). */
 struct mvm_vcpu *vm_vcpu_get(struct mvm_vm *vm, int id);
 struct kvm_run *vcpu_run_page(struct mvm_vcpu *vcpu);
+/* The vCPU fd, for the KVM API's ioctls (kvm_api.h). */
+int vcpu_fd(const struct mvm_vcpu *vcpu);
 int vcpu_regs_get(struct mvm_vcpu *vcpu, struct kvm_regs *regs);
 int vcpu_regs_set(struct mvm_vcpu *vcpu, const struct kvm_regs *regs);
 int vcpu_sregs_get(struct mvm_vcpu *vcpu, struct kvm_sregs *sregs);
@@ -188,10 +190,36 @@ int vcpu_run(struct mvm_vcpu *vcpu, const struct mvm_run_opts *opts, struct mvm_
  * on. Async-signal-safe, from any thread; ignored when no run is in progress.
  */
 void vcpu_pause_request(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs);
+/*
+ * The same pause as a "migration" to a host whose TSC runs at tsc_khz
+ * (0: the same host): while the VM stands, vcpu_tsc_khz_set moves it to the
+ * new rate, before the devices' resume ops run (they read the new rate).
+ * A failure there (KVM without TSC scaling) ends the run with its message.
+ */
+void vcpu_pause_migrate(struct mvm_vcpu *vcpu, uint32_t ms, bool clock_runs, uint32_t tsc_khz);
+/*
+ * Whether the vCPU's TSC can run at tsc_khz: 0, or -EOPNOTSUPP with a message
+ * saying why not (KVM_CAP_TSC_CONTROL is 0, no TSC scaling, and the rate is
+ * not the host's own to within KVM's 250 ppm).
+ */
+int vcpu_tsc_khz_check(struct mvm_vcpu *vcpu, uint32_t tsc_khz);
+/*
+ * Moves a stopped vCPU's TSC to tsc_khz as a migration does (QEMU's order):
+ * IA32_TSC and KVM's clock read, KVM_SET_TSC_KHZ, IA32_TSC written back (the
+ * guest's TSC goes on from its value, at the new rate) and KVM_SET_CLOCK
+ * with the clock read (KVM publishes kvmclock's page again, KVM_REQ_CLOCK_UPDATE).
+ * 0, or -errno with a message naming the ioctl and the rate.
+ */
+int vcpu_tsc_khz_set(struct mvm_vcpu *vcpu, uint32_t tsc_khz);
 /* A pause with no end of its own (about 24 days): until vcpu_pause_resume or the run's time limit. */
 #define MVM_PAUSE_UNTIL_RESUMED UINT32_MAX
 /* Ends the pause in progress (or the one asked for) within 10 ms. Async-signal-safe, from any thread. */
 void vcpu_pause_resume(struct mvm_vcpu *vcpu);
+/*
+ * From any thread: stop the running vCPU between two instructions and call the run's debug_exit, as a debugger's
+ * interrupt does (gdb's Ctrl-C). Ignored when the vCPU is not running or the run has no debug_exit.
+ */
+void vcpu_debug_break(struct mvm_vcpu *vcpu);
 
 /* Writes the canonical one-line text of the exit in `run` (after it was handled). */
 void mvm_exit_format(const struct kvm_run *run, char *buf, size_t len);

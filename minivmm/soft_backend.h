@@ -10,6 +10,8 @@
  * "" when nothing was recorded.
  */
 const char *mvm_soft_last_error(void);
+/* The guest's virtual time in deterministic mode (its instruction count, in ns); 0 otherwise. */
+uint64_t mvm_soft_virtual_ns(void);
 
 /* Copy vcpu_fd's counters into *out. 0, or -EBADF when vcpu_fd is not a soft vCPU fd. */
 int mvm_soft_stats_get(int vcpu_fd, struct mvm_backend_stats *out);

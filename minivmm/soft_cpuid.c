@@ -42,7 +42,7 @@ void soft_cpuid_supported_fixup(uint32_t leaf, uint32_t r[4])
     if (leaf == 1) {
         r[1] &= 0x0000ffffu;               /* APIC ID and logical count are the VMM's to fill in */
         r[2] |= CPUID_1_ECX_HYPERVISOR;    /* hypervisor present */
-        r[2] &= ~CPUID_1_ECX_X2APIC;       /* no x2APIC */
+        r[2] |= CPUID_1_ECX_X2APIC;        /* KVM emulates x2APIC (with the in-kernel irqchip, soft_irqchip.c) */
         r[2] &= ~CPUID_1_ECX_TSC_DEADLINE; /* no TSC deadline */
         r[2] &= ~CPUID_1_ECX_OSXSAVE;      /* OSXSAVE mirrors CR4 */
     } else if (leaf == 0x80000001) {
@@ -99,7 +99,8 @@ int soft_supported_cpuid(struct kvm_cpuid_entry2 *out, int max)
     }
     ADD(KVM_CPUID_SIGNATURE, 0, 0, KVM_CPUID_FEATURES, 0x4b4d564b, 0x564b4d56, 0x4d); /* "KVMKVMKVM\0\0\0" */
     ADD(KVM_CPUID_FEATURES, 0, 0,
-        (1u << KVM_FEATURE_CLOCKSOURCE) | (1u << KVM_FEATURE_CLOCKSOURCE2) | (1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT),
+        (1u << KVM_FEATURE_CLOCKSOURCE) | (1u << KVM_FEATURE_CLOCKSOURCE2) | (1u << KVM_FEATURE_STEAL_TIME) |
+            (1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT),
         0, 0, 0);
     soft_native_cpuid(0x80000000, 0, r);
     uint32_t maxext = r[0] < 0x80000008 ? r[0] : 0x80000008;

@@ -8,33 +8,57 @@ static bool soft_is_prefix(uint8_t c)
            c == 0x26 || c == 0x64 || c == 0x65;
 }
 
-unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
+/* Where the parts of an instruction are, for soft_decode_memop. */
+struct soft_insn_info {
+    int modrm_at; /* offset of the ModRM byte, or -1 */
+    int moffs_at; /* offset of the moffs of A0-A3, or -1 */
+    unsigned asize;
+    int seg; /* a segment override (R_ES...), or -1 */
+    uint8_t rex;
+    uint8_t op, op2; /* the opcode; op2 after 0x0f */
+    unsigned osize;  /* operand size of "v" operands: 2, 4 or 8 */
+};
+
+static unsigned soft_insn_parse(const uint8_t *b, size_t n, unsigned code, int *is_io, struct soft_insn_info *info)
 {
     size_t i = 0;
     bool opsz = false, adsz = false, rexw = false;
     *is_io = SOFT_IO_NONE;
+    info->modrm_at = info->moffs_at = info->seg = -1;
+    info->rex = 0;
     for (; i < n && i < 14; i++) {
         uint8_t c = b[i];
         if (c == 0x66)
             opsz = true;
         else if (c == 0x67)
             adsz = true;
-        else if (c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26 || c == 0x64 ||
-                 c == 0x65)
+        else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 || c == 0x65)
+            info->seg = c == 0x26   ? R_ES
+                        : c == 0x2e ? R_CS
+                        : c == 0x36 ? R_SS
+                        : c == 0x3e ? R_DS
+                        : c == 0x64 ? R_FS
+                                    : R_GS;
+        else if (c == 0xf0 || c == 0xf2 || c == 0xf3)
             continue;
         else
             break;
     }
     if (code == 8 && i < n && (b[i] & 0xf0) == 0x40) {
         rexw = (b[i] & 8) != 0;
+        info->rex = b[i];
         i++;
     }
     if (i >= n)
         return 0;
     unsigned osize = code == 2 ? (opsz ? 4 : 2) : (opsz ? 2 : 4); /* immediate size of "z" operands */
     unsigned asize = code == 8 ? (adsz ? 4 : 8) : code == 4 ? (adsz ? 2 : 4) : (adsz ? 4 : 2);
+    info->asize = asize;
     uint8_t op = b[i++];
     bool modrm = false;
+    info->op = op;
+    info->op2 = op == 0x0f && i < n ? b[i] : 0;
+    info->osize = rexw ? 8 : osize;
     unsigned imm = 0;
     if (op == 0x0f) {
         if (i >= n)
@@ -167,6 +191,7 @@ unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
         case 0xa2:
         case 0xa3:
             imm = asize;
+            info->moffs_at = (int)i;
             break;
         case 0xc2:
         case 0xca:
@@ -211,6 +236,7 @@ unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
     if (modrm) {
         if (i >= n)
             return 0;
+        info->modrm_at = (int)i;
         uint8_t m = b[i++];
         unsigned mod = m >> 6, rm = m & 7;
         if (mod != 3) {
@@ -236,6 +262,105 @@ unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
     }
     i += imm;
     return i <= 15 ? (unsigned)i : 0;
+}
+
+unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io)
+{
+    struct soft_insn_info info;
+    return soft_insn_parse(b, n, code, is_io, &info);
+}
+
+static int64_t soft_disp(const uint8_t *p, unsigned size)
+{
+    if (size == 1)
+        return (int8_t)p[0];
+    if (size == 2)
+        return (int16_t)(p[0] | p[1] << 8);
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
+/* Bytes the memory operand of a common integer instruction covers; 0 when not known here. */
+static unsigned soft_memop_size(const struct soft_insn_info *info)
+{
+    uint8_t op = info->op;
+    unsigned v = info->osize, w = (op & 1) ? v : 1;
+    if (op == 0x0f)
+        return info->op2 == 0xb6 || info->op2 == 0xbe ? 1 : info->op2 == 0xb7 || info->op2 == 0xbf ? 2 : 0;
+    if ((op <= 0x3f && (op & 7) < 4) || (op >= 0x84 && op <= 0x8b) || (op >= 0xa0 && op <= 0xa3) || op == 0xc6 ||
+        op == 0xc7 || op == 0xf6 || op == 0xf7 || op == 0xfe || op == 0xff || (op >= 0xd0 && op <= 0xd3) ||
+        op == 0xc0 || op == 0xc1)
+        return w;
+    if (op >= 0x80 && op <= 0x83)
+        return op == 0x80 || op == 0x82 ? 1 : v;
+    if (op == 0x8c || op == 0x8e)
+        return 2;
+    if (op == 0x69 || op == 0x6b || op == 0x63)
+        return op == 0x63 ? 4 : v;
+    return 0;
+}
+
+bool soft_decode_memop(const uint8_t *b, size_t n, unsigned code, struct soft_memop *m)
+{
+    struct soft_insn_info info;
+    int io;
+    unsigned len = soft_insn_parse(b, n, code, &io, &info);
+    if (len == 0)
+        return false;
+    *m = (struct soft_memop){.base = -1,
+                             .index = -1,
+                             .scale = 1,
+                             .asize = info.asize,
+                             .len = len,
+                             .seg = R_DS,
+                             .size = soft_memop_size(&info)};
+    if (info.moffs_at >= 0) {
+        const uint8_t *p = b + info.moffs_at;
+        uint64_t a = 0;
+        for (unsigned k = 0; k < info.asize; k++)
+            a |= (uint64_t)p[k] << (8 * k);
+        m->disp = (int64_t)a;
+    } else if (info.modrm_at >= 0) {
+        const uint8_t *p = b + info.modrm_at;
+        unsigned mod = p[0] >> 6, rm = p[0] & 7;
+        if (mod == 3)
+            return false;
+        p++;
+        if (info.asize == 2) {
+            static const int8_t base16[8] = {3, 3, 5, 5, 6, 7, 5, 3}, index16[8] = {6, 7, 6, 7, -1, -1, -1, -1};
+            m->base = (mod == 0 && rm == 6) ? -1 : base16[rm];
+            m->index = index16[rm];
+            if (m->base == 5)
+                m->seg = R_SS; /* BP-based */
+            m->disp = mod == 1 ? soft_disp(p, 1) : (mod == 2 || (mod == 0 && rm == 6)) ? soft_disp(p, 2) : 0;
+        } else {
+            unsigned rexb = (info.rex & 1) ? 8 : 0, rexx = (info.rex & 2) ? 8 : 0;
+            if (rm == 4) {
+                uint8_t sib = *p++;
+                unsigned sb = sib & 7, si = (sib >> 3) & 7;
+                m->scale = 1u << (sib >> 6);
+                m->index = (si | rexx) == 4 ? -1 : (int)(si | rexx);
+                m->base = (mod == 0 && sb == 5) ? -1 : (int)(sb | rexb);
+                if (mod == 0 && sb == 5)
+                    m->disp = soft_disp(p, 4);
+            } else if (mod == 0 && rm == 5) {
+                m->base = code == 8 ? SOFT_MEMOP_RIP : -1;
+                m->disp = soft_disp(p, 4);
+            } else {
+                m->base = (int)(rm | rexb);
+            }
+            if (mod == 1)
+                m->disp = soft_disp(p, 1);
+            else if (mod == 2)
+                m->disp = soft_disp(p, 4);
+            if (m->base == 4 || m->base == 5)
+                m->seg = R_SS; /* SP- or BP-based */
+        }
+    } else {
+        return false;
+    }
+    if (info.seg >= 0)
+        m->seg = info.seg;
+    return true;
 }
 
 /* Prefixes an I/O instruction may carry besides REP and 0x67 (operand size, segments; REX in 64-bit code). */
@@ -431,4 +556,16 @@ bool soft_insn_changes_segs(const uint8_t *b, size_t n)
     default:
         return false;
     }
+}
+
+uint32_t soft_ins_batch(uint64_t rdi, bool df, unsigned size, uint64_t count)
+{
+    enum { PAGE = 4096, READ_AHEAD = 1024 /* sizeof(struct read_cache.data) */ };
+    uint64_t off = rdi & (PAGE - 1);
+    uint64_t n = df ? off : PAGE - off;
+    if (n > READ_AHEAD / size)
+        n = READ_AHEAD / size;
+    if (count < n)
+        n = count;
+    return n ? (uint32_t)n : 1;
 }

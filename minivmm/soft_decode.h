@@ -18,6 +18,22 @@ enum soft_io_kind { SOFT_IO_NONE, SOFT_IO_PORT, SOFT_IO_STRING };
  */
 unsigned soft_insn_len(const uint8_t *b, size_t n, unsigned code, int *is_io);
 
+/* The memory operand of an instruction: seg:(base + index * scale + disp), masked to asize bytes. */
+#define SOFT_MEMOP_RIP 16 /* base: RIP-relative (from the next instruction) */
+struct soft_memop {
+    int base, index; /* general registers 0-15 in encoding order (RAX, RCX, RDX, RBX, RSP, ...), or -1 */
+    unsigned scale, asize, len;
+    unsigned size; /* bytes accessed, for common integer instructions; 0 when not known */
+    int64_t disp;
+    int seg; /* R_ES... */
+};
+
+/*
+ * The ModRM or moffs memory operand of the instruction at b (n bytes; code 2, 4 or 8); false when it has
+ * none or cannot be decoded. m->len is the instruction's length.
+ */
+bool soft_decode_memop(const uint8_t *b, size_t n, unsigned code, struct soft_memop *m);
+
 /* A port I/O instruction as KVM's exit needs it. */
 struct soft_pio_insn {
     bool string, rep;
@@ -50,6 +66,14 @@ int soft_decode_access_seg(const uint8_t *b, size_t n, unsigned code, bool write
 
 /* True for instructions that can change a data segment or whether limits apply (segment loads, mov crN, ...). */
 bool soft_insn_changes_segs(const uint8_t *b, size_t n);
+
+/*
+ * How many elements of size bytes one rep-ins exit carries, as KVM's emulator reads ahead (emulate.c,
+ * pio_in_emulated): min(bytes left in RDI's page, 1024 / size, count), at least 1. The bytes left are
+ * counted from RDI alone (no ES base), and with df they are RDI's offset in its page; the minimum compares
+ * bytes with elements, as KVM does.
+ */
+uint32_t soft_ins_batch(uint64_t rdi, bool df, unsigned size, uint64_t count);
 
 /* The low size bytes (1, 2, 4 or 8) set. */
 static inline uint64_t soft_mask(unsigned size)

@@ -186,15 +186,18 @@ struct soft_engine *soft_engine_get(void)
      * region.current is 1 and every later overflow goes through tb_flush, which
      * resets all of those. It costs one zeroing of the buffer, once per engine.
      */
-    bool ok = uc_context_alloc(e->uc, &e->ctx) == UC_ERR_OK && uc_context_alloc(e->uc, &e->pristine) == UC_ERR_OK &&
-              uc_context_alloc(e->uc, &e->saved) == UC_ERR_OK && uc_ctl_flush_tb(e->uc) == UC_ERR_OK &&
-              uc_ctl_exits_enable(e->uc) == UC_ERR_OK && uc_context_save(e->uc, e->pristine) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_in, e, 1, 0, UC_X86_INS_IN) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_out, e, 1, 0, UC_X86_INS_OUT) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_cpuid, e, 1, 0, UC_X86_INS_CPUID) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, (void *)soft_hook_invalid, e, 1, 0) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_INTR, (void *)soft_hook_intr, e, 1, 0) == UC_ERR_OK &&
-              uc_hook_add(e->uc, &h, UC_HOOK_BLOCK, (void *)soft_hook_block, e, 1, 0) == UC_ERR_OK;
+    bool ok =
+        uc_context_alloc(e->uc, &e->ctx) == UC_ERR_OK && uc_context_alloc(e->uc, &e->pristine) == UC_ERR_OK &&
+        uc_context_alloc(e->uc, &e->saved) == UC_ERR_OK && uc_ctl_flush_tb(e->uc) == UC_ERR_OK &&
+        uc_ctl_exits_enable(e->uc) == UC_ERR_OK && uc_context_save(e->uc, e->pristine) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_in, e, 1, 0, UC_X86_INS_IN) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_out, e, 1, 0, UC_X86_INS_OUT) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_cpuid, e, 1, 0, UC_X86_INS_CPUID) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)soft_hook_syscall, e, 1, 0, UC_X86_INS_SYSCALL) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, (void *)soft_hook_invalid, e, 1, 0) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_INTR, (void *)soft_hook_intr, e, 1, 0) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_BLOCK, (void *)soft_hook_block, e, 1, 0) == UC_ERR_OK &&
+        soft_clock_hook_add(e->uc);
     if (!ok) {
         /* Keep it reachable rather than closing it (see above); it is unusable, so never handed out. */
         static struct soft_engine *volatile broken;

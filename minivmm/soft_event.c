@@ -2,6 +2,7 @@
  * The soft backend's events (KVM's exception injection, done here by hand): exceptions and interrupts through
  * the guest's IVT or IDT, privilege and stack switches, double and triple faults, and the #UD hook (hypercalls).
  */
+#include "soft_decode.h"
 #include "soft_event.h"
 #include "soft_uc_state.h"
 
@@ -16,6 +17,95 @@ bool soft_vector_has_error(int vec)
 }
 
 /* #DE, #TS, #NP, #SS, #GP. */
+bool soft_msr_kvm_knows(uint32_t idx)
+{
+    static const uint32_t ranges[][2] = {
+        {0x10, 0x12},             /* TSC, the old kvmclock MSRs */
+        {0x17, 0x17},             /* platform ID */
+        {0x1b, 0x1b},             /* APIC base */
+        {0x2a, 0x2a},             /* EBL_CR_POWERON */
+        {0x2c, 0x2c},             /* EBC frequency ID */
+        {0x48, 0x49},             /* SPEC_CTRL, PRED_CMD (KVM: when CPUID has them) */
+        {0x3a, 0x3b},             /* feature control, TSC adjust */
+        {0x79, 0x79},             /* microcode update trigger */
+        {0x8b, 0x8b},             /* microcode revision */
+        {0xc1, 0xc8},             /* the PMU's counters */
+        {0xce, 0xce},             /* platform info */
+        {0xe7, 0xe8},             /* MPERF, APERF */
+        {0xfe, 0xfe},             /* MTRR capabilities */
+        {0x10a, 0x10b},           /* arch capabilities, FLUSH_CMD */
+        {0x11e, 0x11e},           /* BBL_CR_CTL3 */
+        {0x140, 0x140},           /* misc features enables */
+        {0x174, 0x176},           /* SYSENTER */
+        {0x179, 0x17b},           /* MCG_CAP, MCG_STATUS, MCG_CTL */
+        {0x186, 0x18d},           /* the PMU's event selects */
+        {0x198, 0x199},           /* PERF_STATUS, PERF_CTL */
+        {0x1a0, 0x1a0},           /* misc enable */
+        {0x1fc, 0x1fc},           /* power control */
+        {0x1d9, 0x1d9},           /* debug control */
+        {0x1db, 0x1de},           /* last branch records */
+        {0x200, 0x2ff},           /* MTRRs, PAT, MTRR default type */
+        {0x345, 0x345},           /* perf capabilities */
+        {0x400, 0x47f},           /* machine-check banks */
+        {0x6e0, 0x6e0},           /* TSC deadline */
+        {0x800, 0x8ff},           /* x2APIC */
+        {0xda0, 0xda0},           /* XSS */
+        {0x4b564d00, 0x4b564dff}, /* KVM's paravirtual MSRs */
+        {0xc0000080, 0xc0000084}, /* EFER, STAR, LSTAR, CSTAR, SFMASK */
+        {0xc0000100, 0xc0000104}, /* FS/GS/kernel GS base, TSC_AUX */
+        {0xc0010000, 0xc0010007}, /* the K7 PMU */
+        {0xc0010010, 0xc0010010}, /* SYSCFG */
+        {0xc0010015, 0xc0010015}, /* HWCR */
+        {0xc001001b, 0xc001001b}, /* K7 clock control */
+        {0xc001001f, 0xc001001f}, /* NB config */
+        {0xc0010058, 0xc0010058}, /* MMIO config base */
+        {0xc0010114, 0xc0010117}, /* VM_CR, IGNNE, SMM control, VM_HSAVE_PA */
+        {0xc001011f, 0xc001011f}, /* VIRT_SPEC_CTRL */
+        {0xc0010140, 0xc0010141}, /* OS visible workarounds */
+        {0xc0010200, 0xc001020b}, /* the F15h PMU */
+        {0xc0011020, 0xc0011022}, /* LS, IC and DC config */
+        {0xc0011029, 0xc001102a}, /* DE config, BU_CFG2 */
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (idx >= ranges[i][0] && idx <= ranges[i][1])
+            return true;
+    return false;
+}
+
+uint64_t soft_cr4_reserved(const struct kvm_cpuid_entry2 *tab, int n)
+{
+    /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP LA57 VMXE FSGSBASE PCIDE OSXSAVE SMEP SMAP PKE */
+    uint64_t known = 0x7fffull | (1ull << 16) | (1ull << 17) | (1ull << 18) | (7ull << 20);
+    uint64_t rsvd = ~known;
+    uint32_t c1 = 0, b7 = 0, c7 = 0;
+    for (int i = 0; i < n; i++) {
+        if (tab[i].function == 1)
+            c1 = tab[i].ecx;
+        if (tab[i].function == 7 && tab[i].index == 0) {
+            b7 = tab[i].ebx;
+            c7 = tab[i].ecx;
+        }
+    }
+    struct {
+        uint32_t reg;
+        unsigned bit, cr4;
+    } const need[] = {
+        {c1, 26, 18}, /* XSAVE -> OSXSAVE */
+        {c1, 17, 17}, /* PCID -> PCIDE */
+        {c1, 5, 13},  /* VMX -> VMXE */
+        {b7, 0, 16},  /* FSGSBASE */
+        {b7, 7, 20},  /* SMEP */
+        {b7, 20, 21}, /* SMAP */
+        {c7, 2, 11},  /* UMIP */
+        {c7, 3, 22},  /* PKU -> PKE */
+        {c7, 16, 12}, /* LA57 */
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!((need[i].reg >> need[i].bit) & 1))
+            rsvd |= 1ull << need[i].cr4;
+    return rsvd;
+}
+
 static bool soft_contributory(int vec)
 {
     return vec == X86_VEC_DE || (vec >= X86_VEC_TS && vec <= X86_VEC_GP);
@@ -281,6 +371,8 @@ bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint32_t err
         }
         if (f.set_cr2)
             soft_wr(v, UC_X86_REG_CR2, f.cr2);
+        if (soft && tries == 0 && v->exc_insn_len)
+            soft_wr(v, UC_X86_REG_RIP, soft_rd(v, UC_X86_REG_RIP) - v->exc_insn_len); /* the fault is the INT's */
         if (vec == X86_VEC_DF) {
             soft_shutdown(v);
             return false;
@@ -301,6 +393,36 @@ bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint32_t err
     return false;
 }
 
+/* Length of the INT n (cd ib), INT3 (cc), INTO (ce) or INT1 (f1) that just raised intno, RIP after it; 0 if unsure. */
+static unsigned soft_int_len(struct soft_vcpu *v, uint32_t intno)
+{
+    uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
+    uint8_t b[15] = {0};
+    if (rip < 2 || soft_fetch(v, rip - 2, b) < 2)
+        return 0;
+    if (b[0] == 0xcd && b[1] == intno)
+        return 2;
+    if ((b[1] == 0xcc && intno == X86_VEC_BP) || (b[1] == 0xce && intno == 4) || (b[1] == 0xf1 && intno == 1))
+        return 1;
+    return 0;
+}
+
+/* True at a rep ins/outs (RIP at it) that has elements left. */
+static bool soft_rep_io_unfinished(struct soft_vcpu *v)
+{
+    if (!(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_TF))
+        return false;
+    uint8_t b[15];
+    size_t n = soft_fetch(v, soft_rd(v, UC_X86_REG_RIP), b);
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    bool a64 = (hf & HF_CS64_MASK) != 0, asz = false;
+    struct soft_pio_insn d = {0};
+    if (!soft_decode_io_insn(b, n, a64, &d, &asz) || !d.string || !d.rep)
+        return false;
+    unsigned as = soft_io_addr_size((hf & HF_CS32_MASK) != 0, a64, asz);
+    return (soft_rd(v, UC_X86_REG_RCX) & soft_mask(as)) != 0;
+}
+
 /* Unicorn workaround: 2.1 reports the #UD soft_hook_invalid handled a second time (ud_seen). */
 void soft_hook_intr(uc_engine *uc, uint32_t intno, void *ud)
 {
@@ -312,7 +434,36 @@ void soft_hook_intr(uc_engine *uc, uint32_t intno, void *ud)
     img_load(v);
     int32_t ec = (int32_t)img_u32(v, soft_layout.error_code);
     int32_t is_int = (int32_t)img_u32(v, soft_layout.error_code + 4);
+    uint64_t at = v->db_batch_rip - 1, rip = soft_rd(v, UC_X86_REG_RIP);
+    if (intno == X86_VEC_DB && !is_int && v->db_batch_rip && (rip == at || rip == at + v->io_len)) {
+        /*
+         * A single step over rep ins: KVM traps when a batch is in (x86_emulate_instruction, the pass that
+         * completes the batch), with RIP still at the instruction, whether elements are left or not.
+         */
+        v->db_batch_rip = 0;
+        soft_wr(v, UC_X86_REG_RIP, at);
+    } else if (intno == X86_VEC_DB && !is_int &&
+               (soft_rep_io_unfinished(v) ||
+                ((v->wpend || v->db_skip) && (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_TF)))) {
+        /*
+         * A single step inside rep outs (or inside a rep-ins batch): KVM emulates the elements with no trap
+         * between them, where the engine traps after each. Go on. (rep outs then ends with RCX = 0 at the
+         * instruction, which the CPU runs as a no-op and traps after: the engine's own trap.) Nor does KVM
+         * trap after an instruction whose MMIO write went to the VMM (complete_emulated_mmio's FIXME): the
+         * next instruction traps.
+         */
+        if (v->wpend)
+            soft_mmio_flush(v); /* that write, held back (soft_io.c), goes to the VMM now */
+        v->db_skip = false;
+        img_load(v); /* as the VMM may have left it */
+        img_set_u32(v, soft_layout.old_exception, 0xffffffffu);
+        img_store(v);
+        v->stop = STOP_RESTART;
+        uc_emu_stop(uc);
+        return;
+    }
     v->exc_vector = (int)intno;
+    v->exc_insn_len = is_int ? soft_int_len(v, intno) : 0;
     v->exc_soft = is_int != 0;
     v->exc_has_error = !v->exc_soft && soft_vector_has_error((int)intno);
     v->exc_error = ec;
@@ -343,6 +494,15 @@ bool soft_hook_invalid(uc_engine *uc, void *ud)
         soft_wr(v, UC_X86_REG_RIP, rip + 3);
         v->stats.hypercall++;
         v->stop = STOP_RESTART;
+        if (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_TF) {
+            /* KVM skips the instruction and then single-steps: #DB, RIP after it (kvm_vcpu_do_singlestep). */
+            soft_wr(v, UC_X86_REG_DR6, soft_rd(v, UC_X86_REG_DR6) | X86_DR6_ACTIVE_LOW | X86_DR6_BS);
+            v->stop = STOP_EXCEPTION;
+            v->exc_vector = X86_VEC_DB;
+            v->exc_has_error = false;
+            v->exc_soft = false;
+            v->exc_insn_len = 0;
+        }
     } else {
         v->stop = STOP_EXCEPTION;
         v->exc_vector = X86_VEC_UD;

@@ -2,7 +2,9 @@
 #ifndef MINIVMM_SOFT_EVENT_H
 #define MINIVMM_SOFT_EVENT_H
 
+#include <linux/kvm.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* True when the CPU pushes an error code for exception vec (#DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP, #VC, #SX). */
 bool soft_vector_has_error(int vec);
@@ -12,5 +14,17 @@ bool soft_vector_has_error(int vec);
  * page fault then a contributory fault or a page fault.
  */
 bool soft_event_double_fault(int first, int second);
+
+/*
+ * True for the MSRs KVM 6.1 on AMD reads and writes itself (x86.c kvm_get/set_msr_common, svm.c); RDMSR/WRMSR
+ * of any other makes KVM inject #GP(0) when the VMM has not asked for KVM_CAP_X86_USER_SPACE_MSR exits.
+ * The x2APIC range counts as known: whether it faults depends on the APIC's mode.
+ */
+bool soft_msr_kvm_knows(uint32_t idx);
+/*
+ * The CR4 bits KVM refuses for a vCPU with this CPUID table (kvm_is_valid_cr4: CR4_RESERVED_BITS plus the
+ * features the table lacks): a guest MOV to CR4 that sets one gets #GP(0), KVM_SET_SREGS -EINVAL.
+ */
+uint64_t soft_cr4_reserved(const struct kvm_cpuid_entry2 *tab, int n);
 
 #endif

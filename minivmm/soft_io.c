@@ -1,7 +1,9 @@
 /*
  * The soft backend's port I/O and MMIO exits, as KVM makes them: IN/OUT and INS/OUTS (string IN batched as
- * KVM's emulator does), MMIO from the gaps between slots (8-byte accesses merged back from the engine's halves).
+ * KVM's emulator does), MMIO from the gaps between slots (accesses the engine splits joined back, unaligned
+ * reads in soft_mmio_split.c).
  */
+#include "soft_irqchip.h"
 #include "soft_decode.h"
 #include "soft_uc_state.h"
 
@@ -124,31 +126,29 @@ static struct soft_pio_insn soft_decode_pio(struct soft_vcpu *v)
     return d;
 }
 
+/* What a held-back write is, in v->wpend_n when not a call-chain length (soft_mmio_hold). */
+enum { SOFT_HOLD_BATCH = -1, SOFT_HOLD_ELEMENT = -2 };
+
+static void soft_mmio_send(struct soft_vcpu *v);
+static bool soft_ins_dummy(struct soft_vcpu *v, uint64_t gpa, unsigned len);
+
 /*
- * Start an I/O exit. For rep ins KVM's emulator batches: one exit carries
- * min(RCX, elements left in the guest page, one page of data) elements, and the
- * engine asks for them one per callback, so the batch is consumed across
- * callbacks. rep outs is not batched by KVM (one exit per element, measured on
- * this AMD host), so OUT never is here either.
+ * Start an I/O exit. For rep ins KVM's emulator reads ahead (emulate.c, pio_in_emulated): one exit carries
+ * min(bytes left in DI's page, 1024 / size, count) elements, at least one. The bytes left are counted from
+ * RDI alone (no ES base); with DF=1 they are RDI's offset in its page. The minimum compares bytes with
+ * elements, as KVM does. The engine asks for the elements one per callback, so the batch is consumed
+ * across callbacks. rep outs is not batched by KVM (one exit per element), so OUT never is here either.
  */
 static void soft_pio_begin(struct soft_vcpu *v, uint32_t port, int size, uint8_t dir)
 {
     struct kvm_run *run = v->run;
     struct soft_pio_insn d = soft_decode_pio(v);
     uint32_t count = 1;
+    soft_mmio_send(v); /* what an unfinished batch left */
     if (d.string && dir == KVM_EXIT_IO_IN) {
         uint64_t cnt = d.rep ? soft_rd(v, UC_X86_REG_RCX) & soft_mask(d.addr_size) : 1;
-        uint64_t ptr = soft_rd(v, dir == KVM_EXIT_IO_OUT ? UC_X86_REG_RSI : UC_X86_REG_RDI) & soft_mask(d.addr_size);
         bool df = (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF) != 0;
-        uint64_t in_page = df ? (ptr & 0xfff) + (uint64_t)size : SOFT_PAGE - (ptr & 0xfff);
-        uint64_t n = in_page / (uint64_t)size;
-        if (n == 0)
-            n = 1;
-        if (n > SOFT_PAGE / (uint64_t)size)
-            n = SOFT_PAGE / (uint64_t)size;
-        if (cnt < n)
-            n = cnt;
-        count = n ? (uint32_t)n : 1;
+        count = soft_ins_batch(soft_rd(v, UC_X86_REG_RDI), df, (unsigned)size, cnt);
     }
     run->exit_reason = KVM_EXIT_IO;
     run->io.direction = dir;
@@ -158,6 +158,9 @@ static void soft_pio_begin(struct soft_vcpu *v, uint32_t port, int size, uint8_t
     run->io.data_offset = SOFT_PIO_OFFSET;
     v->pio_left = count;
     v->pio_index = 0;
+    v->ins_rep = d.string && d.rep && dir == KVM_EXIT_IO_IN;
+    v->ins_block = v->ins_rep && !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF);
+    v->db_batch_rip = 0;
 }
 
 void soft_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *ud)
@@ -166,6 +169,8 @@ void soft_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void 
     (void)uc;
     if (v->cancel)
         return;
+    if (__builtin_expect(v->kio, 0) && soft_irqchip_pio(v, (uint16_t)port, (unsigned)size, true, &value))
+        return; /* an in-kernel device's port (PIC) or an ioeventfd: no exit */
     soft_mmio_flush(v);
     v->io_in_block++;
     struct kvm_run *run = v->run;
@@ -186,6 +191,11 @@ uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
     (void)uc;
     if (v->cancel)
         return 0;
+    uint32_t kval;
+    if (__builtin_expect(v->kio, 0) && soft_irqchip_pio(v, (uint16_t)port, (unsigned)size, false, &kval))
+        return kval;
+    if (__builtin_expect(v->wpend, 0) && v->wpend_n >= 0 && soft_ins_dummy(v, v->wpend_gpa, v->wbuf_len))
+        v->wpend = false;
     soft_mmio_flush(v);
     v->io_in_block++;
     if (v->pio_left == 0 || v->run->exit_reason != KVM_EXIT_IO || v->run->io.direction != KVM_EXIT_IO_IN ||
@@ -200,18 +210,12 @@ uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
     memcpy(&value, (uint8_t *)v->run + SOFT_PIO_OFFSET + (size_t)v->pio_index * (size_t)size, (size_t)size);
     v->pio_index++;
     v->pio_left--;
+    v->ins_store = v->io_string;
+    if (v->pio_left == 0 && v->ins_rep)
+        v->db_batch_rip = v->io_rip + 1;
     return value;
 }
 
-/*
- * Unicorn workaround: 8-byte MMIO accesses reach the callbacks as two 4-byte
- * halves; KVM reports one 8-byte access. Reads: the host call chain of the
- * first half passes through the engine's 8-byte load helper, found once at
- * start-up (soft_uc_probe.c). Writes: a 4-byte write waits; if the other half
- * follows from the same call chain it becomes one 8-byte exit, otherwise it is
- * sent alone before anything else the guest does reaches the VMM (same exit
- * order as KVM).
- */
 static void soft_mmio_exit(struct soft_vcpu *v, uint64_t gpa, unsigned len, bool write, uint64_t value)
 {
     struct kvm_run *run = v->run;
@@ -220,19 +224,177 @@ static void soft_mmio_exit(struct soft_vcpu *v, uint64_t gpa, unsigned len, bool
     run->mmio.len = len;
     run->mmio.is_write = write;
     memset(run->mmio.data, 0, sizeof run->mmio.data);
-    if (write)
+    if (write) {
         memcpy(run->mmio.data, &value, len > 8 ? 8 : len);
+        v->db_skip = (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_TF) != 0;
+    }
     soft_exit_to_vmm(v);
 }
 
-void soft_mmio_flush(struct soft_vcpu *v)
+/*
+ * Send the held-back write as KVM sends one access (x86.c, emulator_read_write): split where a page ends, each
+ * part in exits of at most 8 bytes.
+ */
+static void soft_mmio_send(struct soft_vcpu *v)
 {
     if (!v->wpend)
         return;
     v->wpend = false;
-    soft_mmio_exit(v, v->wpend_gpa, 4, true, v->wpend_val);
+    uint64_t gpa = v->wpend_gpa;
+    uint32_t len = v->wbuf_len, done = 0;
+    while (done < len && !v->cancel) {
+        uint64_t to_page = SOFT_PAGE - ((gpa + done) & (SOFT_PAGE - 1));
+        uint32_t n = len - done < 8 ? len - done : 8;
+        if (n > to_page)
+            n = (uint32_t)to_page;
+        uint64_t val = 0;
+        memcpy(&val, v->wbuf + done, n);
+        soft_mmio_exit(v, gpa + done, n, true, val);
+        done += n;
+    }
 }
 
+void soft_mmio_flush(struct soft_vcpu *v)
+{
+    if (v->wpend_n == SOFT_HOLD_BATCH && v->pio_left > 0)
+        return; /* a rep-ins batch still coming in: it goes out whole */
+    soft_mmio_send(v);
+}
+
+/* The guest-physical address of ES:RDI (the string-in destination), or ~0 when it does not translate. */
+static uint64_t soft_ins_dest(struct soft_vcpu *v, unsigned addr_size)
+{
+    img_load(v);
+    uint64_t lin = img_seg(v, R_ES)->base + (soft_rd(v, UC_X86_REG_RDI) & soft_mask(addr_size));
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    if (!(hf & HF_CS64_MASK))
+        lin = (uint32_t)lin;
+    struct soft_walk w = soft_translate(v, lin, true, false);
+    return w.fault || w.bad ? ~0ull : w.gpa;
+}
+
+/* The next I/O instruction of the block, when it is an INS: its destination (gpa) and element size. */
+static bool soft_ins_next(struct soft_vcpu *v, uint64_t *dest, unsigned *op)
+{
+    img_load(v);
+    v->io_in_block++;
+    bool found = soft_locate_io(v);
+    v->io_in_block--;
+    if (!found || !v->io_string)
+        return false;
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    bool a64 = (hf & HF_CS64_MASK) != 0, a32 = (hf & HF_CS32_MASK) != 0, o16 = false, asz = false;
+    unsigned k;
+    for (k = 0; k < sizeof v->io_bytes; k++) {
+        uint8_t b = v->io_bytes[k];
+        if (b == 0x66)
+            o16 = true;
+        else if (!(b == 0x67 || b == 0xf2 || b == 0xf3 || b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e ||
+                   b == 0x64 || b == 0x65 || (a64 && (b & 0xf0) == 0x40)))
+            break;
+    }
+    if (k == sizeof v->io_bytes || (v->io_bytes[k] != 0x6c && v->io_bytes[k] != 0x6d))
+        return false;
+    struct soft_pio_insn d = {0};
+    soft_decode_io_insn(v->io_bytes, sizeof v->io_bytes, a64, &d, &asz);
+    *op = v->io_bytes[k] == 0x6c ? 1 : ((a32 || a64) != o16 ? 4 : 2);
+    *dest = soft_ins_dest(v, soft_io_addr_size(a32, a64, asz));
+    return true;
+}
+
+/*
+ * Unicorn workaround: the engine's INS stores a zero at the destination before it reads the port (to fault
+ * early), which KVM never does. True when the zeros [gpa, gpa + len) lie in the element of the INS that comes
+ * next; the IN hook then drops them.
+ */
+static bool soft_ins_dummy(struct soft_vcpu *v, uint64_t gpa, unsigned len)
+{
+    uint64_t dest;
+    unsigned op;
+    for (unsigned k = 0; k < len && k < v->wbuf_len; k++)
+        if (v->wbuf[k])
+            return false;
+    return soft_ins_next(v, &dest, &op) && gpa >= dest && gpa + len <= dest + op;
+}
+
+static int soft_backtrace_sig(void **bt)
+{
+    return backtrace(bt, SOFT_BT_DEPTH);
+}
+
+/*
+ * Hold a write back (soft_mmio_flush sends it). Unicorn workaround: the engine splits one guest access into
+ * pieces: an 8-byte one into two 4-byte halves, one that is unaligned or crosses a page into single bytes. The
+ * pieces of one access follow each other with nothing in between (a repeated instruction passes the block hook,
+ * which flushes): join them. Halves come from the same host call chain (separate instructions differ in it);
+ * bytes join when an instruction of the block makes one access over them (soft_mmio_split.c).
+ */
+static void soft_mmio_hold(struct soft_vcpu *v, uint64_t gpa, unsigned size, uint64_t value)
+{
+    void *bt[SOFT_BT_DEPTH];
+    int n = size == 4 ? soft_backtrace_sig(bt) : 0;
+    bool join = v->wpend && gpa == v->wpend_gpa + v->wbuf_len && v->wbuf_len + size <= 16;
+    if (join && size == 4) /* the other half of an 8-byte write: the same call chain */
+        join = v->wbuf_len == 4 && n == v->wpend_n && memcmp(bt, v->wpend_bt, sizeof(void *) * (size_t)n) == 0;
+    else if (join) /* the next byte of an unaligned write: an instruction of the block makes that access */
+        join = size == 1 && v->wpend_n == 0 &&
+               (soft_mmio_one_access(v, v->wpend_gpa, v->wbuf_len + 1) ||
+                (value == 0 && soft_ins_dummy(v, v->wpend_gpa, v->wbuf_len + 1)));
+    if (join) {
+        memcpy(v->wbuf + v->wbuf_len, &value, size);
+        v->wbuf_len += size;
+        return;
+    }
+    soft_mmio_flush(v);
+    if (v->cancel)
+        return;
+    v->wpend = true;
+    v->wpend_gpa = gpa;
+    v->wbuf_len = size;
+    memcpy(v->wbuf, &value, size);
+    v->wpend_n = n;
+    if (n)
+        memcpy(v->wpend_bt, bt, sizeof(void *) * (size_t)n);
+}
+
+/*
+ * The store of an element an IN just read. KVM writes a DF=0 rep-ins batch as one access once the batch is in
+ * (emulate.c, OP_MEM_STR), and any other element alone.
+ */
+static void soft_mmio_ins_store(struct soft_vcpu *v, uint64_t gpa, unsigned size, uint64_t value)
+{
+    if (!v->ins_block) {
+        if (!v->wpend || v->wpend_n != SOFT_HOLD_ELEMENT || gpa != v->wpend_gpa + v->wbuf_len) {
+            soft_mmio_send(v);
+            v->wpend = true;
+            v->wpend_gpa = gpa;
+            v->wbuf_len = 0;
+            v->wpend_n = SOFT_HOLD_ELEMENT; /* its pieces join, nothing else */
+        }
+        memcpy(v->wbuf + v->wbuf_len, &value, size);
+        v->wbuf_len += size;
+        return;
+    }
+    if (!v->wpend || gpa != v->wpend_gpa + v->wbuf_len || v->wbuf_len + size > sizeof v->wbuf) {
+        soft_mmio_flush(v);
+        if (v->cancel)
+            return;
+        v->wpend = true;
+        v->wpend_gpa = gpa;
+        v->wbuf_len = 0;
+        v->wpend_n = SOFT_HOLD_BATCH; /* nothing else joins it */
+    }
+    memcpy(v->wbuf + v->wbuf_len, &value, size);
+    v->wbuf_len += size;
+    if (v->pio_left == 0 && !v->ins_store)
+        soft_mmio_send(v); /* the batch's last element is in */
+}
+
+/*
+ * Unicorn workaround: an 8-byte MMIO read reaches this callback as two 4-byte halves; KVM reports one 8-byte
+ * access. The host call chain of the first half passes through the engine's 8-byte load helper, found once at
+ * start-up (soft_uc_probe.c); the second half is then answered from that exit (rhigh).
+ */
 uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *ud)
 {
     struct soft_mmio_region *m = ud;
@@ -242,10 +404,13 @@ uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *u
         return 0;
     uint64_t gpa = m->base + off;
     if (v->rhigh_valid && gpa == v->rhigh_gpa && size == 4) {
-        v->rhigh_valid = false;
+        v->rhigh_gpa = ~0ull;
+        v->rhigh_valid = v->racc_size != 0; /* the rest of an unaligned read's answers stays for this block */
         return v->rhigh;
     }
-    v->rhigh_valid = false;
+    uint64_t kval;
+    if (__builtin_expect(v->kio, 0) && soft_irqchip_mmio(v, gpa, size, false, &kval))
+        return kval; /* the local APIC's page or the IOAPIC: no exit */
     uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
     if (hva) {
         /* A slot added during this exit: the access completes in the new RAM, as on KVM. */
@@ -253,7 +418,6 @@ uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *u
         memcpy(&x, hva, size > 8 ? 8 : size);
         return x;
     }
-    soft_mmio_flush(v);
     unsigned len = size;
     if (size == 4 && soft_ldq_frame >= 0) {
         void *bt[SOFT_BT_DEPTH];
@@ -261,11 +425,17 @@ uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *u
         if (n > soft_ldq_frame && bt[soft_ldq_frame] == soft_ldq_addr)
             len = 8;
     }
+    uint64_t x = 0;
+    if ((v->rhigh_valid || (gpa & 1) == 0) && soft_mmio_split_read(v, gpa, len, &x))
+        goto answer; /* half of an unaligned read (soft_mmio_split.c) */
+    v->rhigh_valid = false;
+    v->racc_size = 0;
+    soft_mmio_flush(v);
     soft_mmio_exit(v, gpa, len, false, 0);
     if (v->cancel)
         return 0;
-    uint64_t x = 0;
     memcpy(&x, v->run->mmio.data, 8);
+answer:
     if (len == 8) {
         v->rhigh = x >> 32;
         v->rhigh_gpa = gpa + 4;
@@ -273,11 +443,6 @@ uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *u
         return (uint32_t)x;
     }
     return len == 8 ? x : x & soft_mask(len);
-}
-
-static int soft_backtrace_sig(void **bt)
-{
-    return backtrace(bt, SOFT_BT_DEPTH);
 }
 
 void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *ud)
@@ -289,33 +454,37 @@ void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t v
         return;
     uint64_t gpa = m->base + off;
     v->rhigh_valid = false;
+    if (__builtin_expect(v->kio, 0) && soft_irqchip_mmio(v, gpa, size, true, &value))
+        return;
     uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
     if (hva) {
         soft_mmio_flush(v);
         memcpy(hva, &value, size > 8 ? 8 : size);
         return;
     }
-    if (size != 4) {
+    if (size > 8)
+        size = 8;
+    if (v->ins_store) {
+        struct soft_pio_insn d = soft_decode_pio(v);
+        uint64_t dest = d.string ? soft_ins_dest(v, d.addr_size) : ~0ull, op = v->run->io.size;
+        if (gpa >= dest && gpa + size <= dest + op) {
+            /* The element's store, or a piece of it when it is unaligned or crosses a page. */
+            v->ins_store = gpa + size < dest + op;
+            soft_mmio_ins_store(v, gpa, size, value);
+            return;
+        }
+        v->ins_store = false;
+    }
+    if (value == 0 && v->wpend && v->wpend_n == SOFT_HOLD_BATCH && v->pio_left > 0)
+        return; /* in a rep-ins batch: the engine's zero store before the next element (soft_ins_dummy) */
+    if (size == 2 && value != 0) {
+        /* Whole: the engine splits into bytes or 4-byte halves. (A zero waits: it may be soft_ins_dummy's.) */
         soft_mmio_flush(v);
-        soft_mmio_exit(v, gpa, size, true, value);
+        if (!v->cancel)
+            soft_mmio_exit(v, gpa, size, true, value);
         return;
     }
-    void *bt[SOFT_BT_DEPTH];
-    int n = soft_backtrace_sig(bt);
-    if (v->wpend && gpa == v->wpend_gpa + 4 && n == v->wpend_n &&
-        memcmp(bt, v->wpend_bt, sizeof(void *) * (size_t)n) == 0) {
-        v->wpend = false;
-        soft_mmio_exit(v, v->wpend_gpa, 8, true, (uint32_t)v->wpend_val | ((uint64_t)(uint32_t)value << 32));
-        return;
-    }
-    soft_mmio_flush(v);
-    if (v->cancel)
-        return;
-    v->wpend = true;
-    v->wpend_gpa = gpa;
-    v->wpend_val = (uint32_t)value;
-    v->wpend_n = n;
-    memcpy(v->wpend_bt, bt, sizeof(void *) * (size_t)n);
+    soft_mmio_hold(v, gpa, size, value);
 }
 
 /*

@@ -1,5 +1,7 @@
 /* The soft backend's vCPU fd: creation with its engine and run page, destruction, and the vCPU ioctls. */
 #include "soft_debug.h"
+#include "soft_irqchip.h"
+#include "soft_event.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -16,6 +18,10 @@ int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
     v->vm = vm;
     v->id = id;
     v->irq_pending = -1;
+    v->wake_fd = -1;
+    v->steal_fd = -1;
+    v->tsc_ratio = SOFT_TSC_RATIO_ONE;
+    v->tsc_khz = (uint32_t)soft_tsc_khz();
     v->fd = memfd_create("kvm-vcpu", MFD_CLOEXEC);
     int r = v->fd < 0 ? -errno : 0;
     if (!r && ftruncate(v->fd, SOFT_RUN_SIZE) != 0)
@@ -51,6 +57,11 @@ int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
     v->ncpuid = 0; /* as KVM: CPUID answers zeros until KVM_SET_CPUID2 */
     v->run->io.data_offset = SOFT_PIO_OFFSET;
     soft_vcpu_reset(v, false);
+    r = soft_irqchip_vcpu_init(v); /* its local APIC, when the VM has an in-kernel irqchip */
+    if (r) {
+        soft_vcpu_destroy(v);
+        return r;
+    }
     /* Guest TSC starts near 0 at creation, as KVM's does. */
     soft_set_tsc_offset(v, (uint64_t)0 - vm->tsc_at_create);
     *out = v;
@@ -74,6 +85,8 @@ void soft_vcpu_destroy(struct soft_vcpu *v)
         soft_debug_destroy(v);
         soft_engine_put(v->engine);
     }
+    soft_steal_destroy(v);
+    soft_irqchip_vcpu_fini(v);
     free(v->img);
     if (v->run)
         munmap(v->run, SOFT_RUN_SIZE);
@@ -88,6 +101,7 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     switch (req) {
     case KVM_RUN:
     case KVM_GET_TSC_KHZ:
+    case KVM_SET_TSC_KHZ:
     case KVM_SET_GUEST_DEBUG:
         break;
     case KVM_GET_REGS:
@@ -99,6 +113,10 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     case KVM_SET_CPUID2:
     case KVM_GET_CPUID2:
     case KVM_INTERRUPT:
+    case KVM_GET_LAPIC:
+    case KVM_SET_LAPIC:
+    case KVM_GET_MP_STATE:
+    case KVM_SET_MP_STATE:
         if (!p)
             return -EFAULT;
         break;
@@ -107,8 +125,15 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         return -EINVAL; /* x86 KVM's answer to an unknown vCPU ioctl */
     }
     switch (req) {
-    case KVM_RUN:
-        return soft_vcpu_run(v);
+    case KVM_RUN: {
+        /* KVM's vcpu_load: the steal time is brought up to date (KVM_REQ_STEAL_UPDATE); RDTSC scales by this vCPU. */
+        soft_steal_update(v);
+        struct soft_vcpu *outer = soft_tsc_vcpu;
+        soft_tsc_vcpu = v;
+        int r = soft_vcpu_run(v);
+        soft_tsc_vcpu = outer;
+        return r;
+    }
     case KVM_GET_REGS:
         soft_regs_get(v, p);
         return 0;
@@ -119,6 +144,8 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         soft_sregs_get(v, p);
         return 0;
     case KVM_SET_SREGS:
+        if (((struct kvm_sregs *)p)->cr4 & soft_cr4_reserved(v->cpuid, v->ncpuid))
+            return -EINVAL; /* kvm_is_valid_sregs: a CR4 bit KVM refuses */
         soft_sregs_set(v, p);
         return 0;
     case KVM_GET_MSRS:
@@ -149,6 +176,8 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         const struct kvm_interrupt *irq = p;
         if (irq->irq >= 256)
             return -EINVAL;
+        if (v->wake_fd >= 0) /* as KVM: with the in-kernel PIC, interrupts come through it, not KVM_INTERRUPT */
+            return -ENXIO;
         v->irq_pending = (int)irq->irq; /* as KVM without an in-kernel irqchip: replaces a queued one */
         return 0;
     }
@@ -157,8 +186,15 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
             return -EFAULT;
         return soft_debug_set(v, p);
     }
+    case KVM_GET_LAPIC:
+    case KVM_SET_LAPIC:
+    case KVM_GET_MP_STATE:
+    case KVM_SET_MP_STATE:
+        return soft_irqchip_vcpu_ioctl(v, req, p);
     case KVM_GET_TSC_KHZ:
-        return (int)soft_tsc_khz();
+        return (int)v->tsc_khz;
+    case KVM_SET_TSC_KHZ:
+        return soft_vcpu_set_tsc_khz(v, (uint32_t)arg); /* the rate itself, not a pointer, as KVM takes it */
     default:
         soft_set_error("soft backend: vCPU ioctl 0x%lx is not supported", req);
         return -ENOTTY;

@@ -2,6 +2,7 @@
  * The soft backend's MSRs, TSC and kvmclock: the MSRs it keeps itself (TSC, APIC base, kvmclock's), the pvclock
  * and wall-clock pages, KVM_GET/SET_MSRS, and the VM clock (KVM_GET/SET_CLOCK). All clock code is here.
  */
+#include "soft_irqchip.h"
 #include "soft_msr.h"
 #include "soft_uc_state.h"
 
@@ -16,7 +17,7 @@ static const uint32_t soft_msr_index[] = {
     X86_MSR_SYSENTER_EIP, X86_MSR_EFER,           X86_MSR_STAR, /* then LSTAR, CSTAR */
     X86_MSR_STAR + 1,     X86_MSR_STAR + 2,       X86_MSR_SFMASK,         X86_MSR_FS_BASE,
     X86_MSR_GS_BASE,      X86_MSR_KERNEL_GS_BASE, MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_SYSTEM_TIME_NEW,
-    MSR_KVM_WALL_CLOCK,   MSR_KVM_SYSTEM_TIME,
+    MSR_KVM_WALL_CLOCK,   MSR_KVM_SYSTEM_TIME,    MSR_KVM_STEAL_TIME,
 };
 
 const uint32_t *soft_msr_index_list(uint32_t *n)
@@ -52,11 +53,13 @@ void soft_pvclock_scale(uint64_t tsc_khz, uint32_t *mul, int8_t *shift)
 
 uint64_t soft_host_tsc(void)
 {
-    return __rdtsc();
+    return soft_deterministic() ? soft_icount() : __rdtsc();
 }
 
 static uint64_t soft_mono_ns(void)
 {
+    if (soft_deterministic())
+        return soft_icount(); /* 1 GHz: one ns per instruction */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
     return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
@@ -64,6 +67,8 @@ static uint64_t soft_mono_ns(void)
 
 static uint64_t soft_realtime_ns(void)
 {
+    if (soft_deterministic())
+        return soft_det_realtime_ns();
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     return (uint64_t)rt.tv_sec * 1000000000 + (uint64_t)rt.tv_nsec;
@@ -88,8 +93,75 @@ static void soft_tsc_calibrate(void)
 
 uint64_t soft_tsc_khz(void)
 {
+    if (soft_deterministic())
+        return 1000000;
     pthread_once(&soft_tsc_once, soft_tsc_calibrate);
     return soft_tsc_khz_val;
+}
+
+/* Host TSC ticks scaled by the vCPU's ratio (KVM's kvm_scale_tsc). */
+static uint64_t soft_tsc_scale(const struct soft_vcpu *v, uint64_t host)
+{
+    if (v->tsc_ratio == SOFT_TSC_RATIO_ONE)
+        return host;
+    return (uint64_t)(((unsigned __int128)host * v->tsc_ratio) >> 32);
+}
+
+uint64_t soft_guest_tsc(struct soft_vcpu *v)
+{
+    return soft_tsc_scale(v, soft_host_tsc()) + v->tsc_offset;
+}
+
+/* The vCPU in KVM_RUN on this thread (soft_vcpu_ioctl): whose ratio the engine's RDTSC takes. */
+__thread struct soft_vcpu *soft_tsc_vcpu;
+
+uint64_t soft_engine_tsc(void)
+{
+    struct soft_vcpu *v = soft_tsc_vcpu;
+    uint64_t h = soft_host_tsc();
+
+    return v ? soft_tsc_scale(v, h) : h;
+}
+
+/* KVM's adjust_tsc_khz: khz moved by ppm parts per million. */
+static uint64_t soft_khz_ppm(uint64_t khz, int64_t ppm)
+{
+    return khz * (uint64_t)(1000000 + ppm) / 1000000;
+}
+
+/*
+ * KVM's KVM_SET_TSC_KHZ on a host with TSC scaling (x86.c kvm_set_tsc_khz): 0 means the host's rate; a rate
+ * within 250 ppm of the host's runs unscaled; else the ratio (khz << 32) / host, refused when 0 or at AMD's
+ * limit (TSC_RATIO_MAX, 8.32 fixed point). The offset is not touched, so the guest TSC jumps to the new line:
+ * a VMM that migrates writes IA32_TSC after it, as QEMU does.
+ */
+int soft_vcpu_set_tsc_khz(struct soft_vcpu *v, uint32_t khz)
+{
+    uint64_t host = soft_tsc_khz(), ratio = SOFT_TSC_RATIO_ONE;
+    const uint64_t max_ratio = 0xffffffffffull;
+    uint64_t max_khz = (uint64_t)(((unsigned __int128)host * max_ratio) >> 32);
+
+    if (max_khz > 0xffffffffu)
+        max_khz = 0xffffffffu;
+    if (khz >= max_khz) {
+        soft_set_error("soft backend: KVM_SET_TSC_KHZ(%u): the rate must be below %llu kHz (this host's %llu kHz "
+                       "times the largest TSC ratio)",
+                       khz, (unsigned long long)max_khz, (unsigned long long)host);
+        return -EINVAL;
+    }
+    if (khz == 0)
+        khz = (uint32_t)host;
+    if (khz < soft_khz_ppm(host, -250) || khz > soft_khz_ppm(host, 250)) {
+        ratio = (uint64_t)(((unsigned __int128)khz << 32) / host);
+        if (ratio == 0 || ratio >= max_ratio) {
+            soft_set_error("soft backend: KVM_SET_TSC_KHZ(%u): no TSC ratio for it against this host's %llu kHz", khz,
+                           (unsigned long long)host);
+            return -EINVAL;
+        }
+    }
+    v->tsc_khz = khz;
+    v->tsc_ratio = ratio;
+    return 0;
 }
 
 void soft_vm_clock_init(struct soft_vm *vm)
@@ -109,6 +181,7 @@ int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c)
     return 0;
 }
 
+/* KVM_SET_CLOCK: kvmclock moves to c's value (plus the real time since c->realtime with KVM_CLOCK_REALTIME). */
 int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c)
 {
     if (c->flags & ~(uint32_t)KVM_CLOCK_REALTIME)
@@ -121,6 +194,10 @@ int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c)
     }
     uint64_t cur = soft_kvmclock_ns(vm);
     vm->clock_offset_ns += (int64_t)(want - cur);
+    /* KVM: kvm_make_all_cpus_request(KVM_REQ_CLOCK_UPDATE), so each vCPU's page follows the new clock. */
+    for (int i = 0; i < SOFT_MAX_VCPUS; i++)
+        if (vm->vcpus[i])
+            soft_kvmclock_update(vm->vcpus[i]);
     return 0;
 }
 
@@ -135,7 +212,7 @@ struct soft_pvclock {
 _Static_assert(sizeof(struct soft_pvclock) == 32, "pvclock_vcpu_time_info layout");
 #define SOFT_PVCLOCK_TSC_STABLE_BIT 1
 
-static void soft_publish_pvclock(struct soft_vcpu *v)
+void soft_kvmclock_update(struct soft_vcpu *v)
 {
     if (!(v->kvm_system_time & 1))
         return;
@@ -146,12 +223,13 @@ static void soft_publish_pvclock(struct soft_vcpu *v)
         return;
     uint32_t mul;
     int8_t shift;
-    soft_pvclock_scale(soft_tsc_khz(), &mul, &shift);
+    /* KVM's kvm_guest_time_update: the scale of the rate the guest TSC really runs at (the host's, scaled). */
+    soft_pvclock_scale(soft_tsc_scale(v, soft_tsc_khz()), &mul, &shift);
     memcpy(&p, h, sizeof p);
-    uint32_t ver = p.version + 1;
+    uint32_t ver = (p.version + 1) | 1; /* odd while writing, whatever the guest left there */
     memcpy(h, &ver, 4);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    p.tsc_timestamp = soft_host_tsc() + v->tsc_offset;
+    p.tsc_timestamp = soft_guest_tsc(v);
     p.system_time = soft_kvmclock_ns(v->vm);
     p.tsc_to_system_mul = mul;
     p.tsc_shift = shift;
@@ -189,7 +267,8 @@ bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val)
 {
     switch (idx) {
     case X86_MSR_TSC:
-        soft_set_tsc_offset(v, val - soft_host_tsc());
+        soft_set_tsc_offset(v, val - soft_tsc_scale(v, soft_host_tsc()));
+        soft_kvmclock_update(v); /* KVM: a new TSC line (kvm_synchronize_tsc) updates the clock */
         return true;
     case X86_MSR_APIC_BASE:
         v->apic_base = val;
@@ -197,15 +276,17 @@ bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val)
     case MSR_KVM_SYSTEM_TIME_NEW:
     case MSR_KVM_SYSTEM_TIME:
         v->kvm_system_time = val;
-        soft_publish_pvclock(v);
+        soft_kvmclock_update(v);
         return true;
+    case MSR_KVM_STEAL_TIME:
+        return soft_steal_msr_write(v, val);
     case MSR_KVM_WALL_CLOCK_NEW:
     case MSR_KVM_WALL_CLOCK:
         v->kvm_wall_clock = val;
         soft_publish_wall_clock(v);
         return true;
     default:
-        return false;
+        return soft_irqchip_msr(v, idx, &val, true); /* x2APIC, TSC deadline: with an in-kernel APIC */
     }
 }
 
@@ -213,7 +294,10 @@ bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val)
 {
     switch (idx) {
     case X86_MSR_TSC:
-        *val = soft_host_tsc() + v->tsc_offset;
+        *val = soft_guest_tsc(v);
+        return true;
+    case MSR_KVM_STEAL_TIME:
+        *val = v->steal_msr;
         return true;
     case X86_MSR_APIC_BASE:
         *val = v->apic_base;
@@ -227,7 +311,7 @@ bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val)
         *val = v->kvm_wall_clock;
         return true;
     default:
-        return false;
+        return soft_irqchip_msr(v, idx, val, false);
     }
 }
 

@@ -74,7 +74,8 @@ struct soft_vm {
     struct soft_slot slots[SOFT_MAX_SLOTS];
     unsigned slots_gen;
     struct soft_vcpu *vcpus[SOFT_MAX_VCPUS];
-    int64_t clock_offset_ns; /* kvmclock = CLOCK_MONOTONIC_RAW + offset */
+    int64_t clock_offset_ns;   /* kvmclock = CLOCK_MONOTONIC_RAW + offset */
+    struct soft_irqchip *chip; /* in-kernel irqchip, ioeventfds, irqfds (soft_irqchip.c); NULL until first used */
     uint64_t tsc_at_create;
 };
 
@@ -87,6 +88,20 @@ struct soft_io_site {
     uint8_t bytes[15];
     bool string, rep;
     unsigned addr_size;
+};
+
+/* A block's memory operands of 2, 4 and 8 bytes, decoded once (soft_mmio_split.c). */
+struct soft_split_site {
+    uint64_t blk_addr, cs, cr0, cr3, hash;
+    uint32_t blk_size;
+    unsigned gen, code, n;
+    const uint8_t *hva; /* the block's bytes in guest RAM (one page), hashed at every use */
+    struct {
+        int8_t base, index, seg;
+        uint8_t scale, asize, size, len;
+        uint16_t off;
+        int64_t disp;
+    } cand[8];
 };
 
 struct soft_vcpu {
@@ -115,18 +130,43 @@ struct soft_vcpu {
     bool exc_has_error, exc_soft;
     bool ud_seen; /* the invalid-instruction hook ran; ignore the #UD Unicorn then also reports */
     uint64_t exc_next_rip;
+    uint64_t syscall_rip;  /* the SYSCALL that stopped the engine (STOP_SYSCALL) */
+    bool syscall_tf;       /* its RFLAGS.TF, taken out of the engine's RFLAGS until the transition */
+    unsigned exc_insn_len; /* a software INT's length: a fault in its delivery is reported at the INT */
     /* Userspace interrupt controller model, as KVM without an in-kernel irqchip. */
     int irq_pending; /* vector queued by KVM_INTERRUPT, or -1 */
     bool watch_if;   /* the block hook stops when IF becomes 1 */
+    /* With in-kernel devices (soft_irqchip.c): the I/O hooks ask them first; the block hook looks for interrupts. */
+    bool kio;
+    bool halted;           /* HLT with an in-kernel irqchip: KVM_RUN waits for an interrupt (soft_irqchip_halt_wait) */
+    bool irq_want;         /* an interrupt waits for the interrupt window */
+    uint32_t irq_kick;     /* atomic: the interrupt state changed; the block hook stops the engine */
+    uint64_t irq_deadline; /* host TSC at which the local APIC timer is due; 0: none */
+    uint64_t irq_skip_rip; /* an interrupt waits out an STI/MOV SS shadow: the block here runs before the next stop */
+    int wake_fd;           /* eventfd that wakes the halted vCPU */
     /* String I/O batching. */
     uint32_t pio_left; /* elements still expected for the current batched exit */
     uint32_t pio_index;
-    /* 8-byte MMIO arrives as two halves (see soft_io.c). */
+    /*
+     * MMIO writes held back until the access is whole (soft_io.c): the pieces the engine splits one access
+     * into, and a rep-ins batch that KVM writes as one access. wbuf_len bytes at wpend_gpa.
+     */
     bool wpend, rhigh_valid;
+    bool ins_store;        /* the next MMIO write may be the store of the element an IN hook just returned */
+    bool ins_block;        /* the current rep-ins batch is written as one access (DF=0) */
+    bool ins_rep;          /* the current batch is a rep ins */
+    uint64_t db_batch_rip; /* 1 + RIP of a rep ins whose batch just ended: KVM's single step reports it there */
+    bool db_skip;          /* an MMIO write exited with TF set: KVM makes no single-step trap for it */
     uint64_t wpend_gpa, rhigh_gpa;
-    uint32_t wpend_val, rhigh;
+    uint32_t rhigh, wbuf_len;
     int wpend_n;
     void *wpend_bt[10];
+    uint8_t wbuf[1024 + 16];
+    /* An unaligned MMIO read the engine widens into two aligned ones (soft_mmio_split.c): their answers. */
+    uint64_t racc_gpa[2];
+    unsigned racc_size;
+    uint8_t racc_win[16];
+    struct soft_split_site split_site;
     /* The I/O instruction of the current exit, found from the block start on demand. */
     unsigned io_in_block;
     bool io_exit, io_string;
@@ -143,6 +183,17 @@ struct soft_vcpu {
     uint64_t apic_base, cr8, tsc_offset;
     uint64_t kvm_system_time, kvm_wall_clock;
     uint32_t pvclock_version;
+    /*
+     * The guest TSC (soft_msr.c): ((host TSC * tsc_ratio) >> 32) + tsc_offset, as KVM scales it (AMD's 32 fraction
+     * bits). tsc_ratio is 1 << 32 (the engine's own RDTSC) unless KVM_SET_TSC_KHZ chose another rate; then the
+     * RDTSC code hooks compute it. tsc_khz: what KVM_GET_TSC_KHZ answers.
+     */
+    uint64_t tsc_ratio;
+    uint32_t tsc_khz;
+    /* MSR_KVM_STEAL_TIME (soft_steal.c): the MSR, the run delay already counted, /proc/thread-self/schedstat. */
+    uint64_t steal_msr, steal_last;
+    int steal_fd;
+    int steal_tid;
     /* Code hooks placed on single RDTSC/RDMSR/WRMSR instructions found by scanning new blocks. */
     uint64_t scanned[1024];
     /*
@@ -190,6 +241,7 @@ enum soft_stop {
     STOP_EINTR,     /* immediate_exit became set */
     STOP_IF,        /* IF became 1 while an interrupt or a window was waiting */
     STOP_SCAN,      /* new code hooks to place before the block runs */
+    STOP_SYSCALL,   /* a SYSCALL ran as the engine runs it (a no-op): make the transition (soft_syscall_enter) */
 };
 
 static inline uint64_t soft_rd(struct soft_vcpu *v, int reg)
@@ -258,6 +310,13 @@ bool soft_locate_io(struct soft_vcpu *v);
 uint64_t soft_io_exit_rip(struct soft_vcpu *v, uint64_t engine_rip);
 /* Send an MMIO write held back for merging. Call before any other exit and at block boundaries. */
 void soft_mmio_flush(struct soft_vcpu *v);
+/*
+ * An engine read of MMIO that is half of an unaligned guest access (or the answer kept for the other half):
+ * the access is made as KVM makes it and *val gets this half. False when the read is a plain one.
+ */
+bool soft_mmio_split_read(struct soft_vcpu *v, uint64_t gpa, unsigned size, uint64_t *val);
+/* True when an instruction of the running block makes one access over [gpa, gpa + len) (soft_mmio_split.c). */
+bool soft_mmio_one_access(struct soft_vcpu *v, uint64_t gpa, unsigned len);
 void soft_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *ud);
 uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud);
 uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *ud);
@@ -271,6 +330,14 @@ int soft_hook_cpuid(uc_engine *uc, void *ud);
 
 /* soft_msr.c: MSRs the backend keeps, the TSC and kvmclock. */
 uint64_t soft_host_tsc(void);
+/* soft_clock.c: deterministic mode (MINIVMM_SOFT_DETERMINISTIC=1): time from the instruction count. */
+bool soft_deterministic(void);
+uint64_t soft_icount(void);
+/* Deterministic mode, a vCPU halted until a timer: the count jumps ahead to `to` (QEMU's icount without sleeping). */
+void soft_icount_warp(uint64_t to);
+uint64_t soft_det_realtime_ns(void);
+/* Adds the instruction-counting hook to a new engine in deterministic mode; false when Unicorn refused it. */
+bool soft_clock_hook_add(uc_engine *uc);
 uint64_t soft_tsc_khz(void);
 /* kvmclock of vm: CLOCK_MONOTONIC_RAW plus the VM's offset, in ns. */
 uint64_t soft_kvmclock_ns(struct soft_vm *vm);
@@ -279,13 +346,33 @@ void soft_vm_clock_init(struct soft_vm *vm);
 /* KVM_GET_CLOCK and KVM_SET_CLOCK. 0 or -errno. */
 int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c);
 int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c);
-/* Guest TSC = host TSC + off. */
+/* Guest TSC = ((host TSC * tsc_ratio) >> 32) + off. */
 void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off);
+/* The ratio for a guest TSC at the host's rate (no scaling). */
+#define SOFT_TSC_RATIO_ONE (1ull << 32)
+/* The guest TSC now. */
+uint64_t soft_guest_tsc(struct soft_vcpu *v);
+/* The vCPU in KVM_RUN on this thread (set by KVM_RUN): the engine's RDTSC scales by its ratio. */
+extern __thread struct soft_vcpu *soft_tsc_vcpu;
+/* The engine's RDTSC before its offset: the host TSC scaled by soft_tsc_vcpu's ratio (soft_clock.c calls it). */
+uint64_t soft_engine_tsc(void);
+/* KVM_SET_TSC_KHZ with KVM's semantics (a host with TSC scaling): 0 or -EINVAL. The guest TSC's offset is kept. */
+int soft_vcpu_set_tsc_khz(struct soft_vcpu *v, uint32_t khz);
+/* KVM_REQ_CLOCK_UPDATE: publish the vCPU's kvmclock page again (when enabled) from the clock and TSC now. */
+void soft_kvmclock_update(struct soft_vcpu *v);
 /* An MSR the backend keeps (the engine ignores it): true if handled. */
 bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val);
 bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val);
 /* KVM_GET_MSRS (set false) or KVM_SET_MSRS: the number of entries done, or -E2BIG. */
 int soft_vcpu_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set);
+
+/* soft_steal.c: MSR_KVM_STEAL_TIME, KVM's steal time from the run delay of the thread in KVM_RUN. */
+/* The guest writes MSR_KVM_STEAL_TIME: false where KVM refuses it (#GP: reserved bits, no run delay to read). */
+bool soft_steal_msr_write(struct soft_vcpu *v, uint64_t val);
+/* KVM's record_steal_time: at each KVM_RUN and when enabled, add the run delay since the last update. */
+void soft_steal_update(struct soft_vcpu *v);
+/* Close what the steal time keeps open. */
+void soft_steal_destroy(struct soft_vcpu *v);
 
 /* soft_seg.c: segment limit checks in protected mode (the engine makes none). */
 /* Re-read segment state into the checker's cache; true when the limit hook must be added or removed. */
@@ -300,6 +387,12 @@ bool soft_deliver_event(struct soft_vcpu *v, int vec, bool has_err, uint32_t err
 void soft_hook_intr(uc_engine *uc, uint32_t intno, void *ud);
 /* UC_HOOK_INSN_INVALID: VMCALL/VMMCALL as KVM's hypercalls, else #UD. */
 bool soft_hook_invalid(uc_engine *uc, void *ud);
+
+/* soft_syscall.c: SYSCALL, which the engine runs as a no-op. */
+/* UC_HOOK_INSN for SYSCALL: stop the engine after it (STOP_SYSCALL). */
+void soft_hook_syscall(uc_engine *uc, void *ud);
+/* The SYSCALL transition (or its #UD) after STOP_SYSCALL. false: shutdown or internal error (run filled). */
+bool soft_syscall_enter(struct soft_vcpu *v);
 
 /* soft_engine.c: the pool of Unicorn engines and the guest memory map inside one. */
 struct soft_engine *soft_engine_get(void);

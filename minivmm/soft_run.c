@@ -3,6 +3,7 @@
  * exit to the VMM; between runs, interrupts are injected, windows reported and the engine's state kept current.
  */
 #include "soft_debug.h"
+#include "soft_irqchip.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -17,8 +18,8 @@ void soft_fill_exit_common(struct soft_vcpu *v)
     run->cr8 = v->cr8;
     run->apic_base = v->apic_base;
     run->flags = 0;
-    /* KVM's userspace-irqchip rule: IF set and nothing queued. */
-    run->ready_for_interrupt_injection = run->if_flag && v->irq_pending < 0;
+    /* KVM's userspace-irqchip rule: IF set and nothing queued; always 1 with the irqchip in the kernel. */
+    run->ready_for_interrupt_injection = v->wake_fd >= 0 || (run->if_flag && v->irq_pending < 0);
 }
 
 void soft_internal_error(struct soft_vcpu *v, const char *why)
@@ -105,6 +106,15 @@ void soft_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
         soft_block_stop(v, uc, addr, STOP_IF);
         return;
     }
+    /* In-kernel irqchip: an interrupt was raised or a local APIC timer is due (soft_run_once takes it). */
+    if (__builtin_expect(v->kio, 0) &&
+        (__atomic_load_n(&v->irq_kick, __ATOMIC_ACQUIRE) || (v->irq_deadline && soft_host_tsc() >= v->irq_deadline))) {
+        if (addr != v->irq_skip_rip) {
+            soft_block_stop(v, uc, addr, STOP_RESTART);
+            return;
+        }
+        v->irq_skip_rip = 0; /* the instruction in the shadow runs first */
+    }
     unsigned idx = (addr ^ (addr >> 12)) & 1023;
     if (__builtin_expect(v->scanned[idx] == (addr ^ ((uint64_t)size << 48)), 1)) {
         if (__builtin_expect(v->code_sum[idx].epoch == v->run_epoch, 1) || soft_code_check(v, idx, addr, size))
@@ -141,6 +151,15 @@ static int soft_run_once(struct soft_vcpu *v)
             if (r < 0)
                 return r;
         }
+        if (v->kio) {
+            bool iff = (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF) != 0;
+            int vec = soft_irqchip_take(v, iff && soft_irq_window_open(v), iff);
+            v->irq_skip_rip = v->irq_want && iff ? soft_rd(v, UC_X86_REG_RIP) : 0;
+            if (vec >= 0 && !soft_deliver_event(v, vec, false, 0, false, true)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
+        }
         if (v->irq_pending >= 0 && soft_irq_window_open(v)) {
             int vec = v->irq_pending;
             v->irq_pending = -1;
@@ -149,7 +168,7 @@ static int soft_run_once(struct soft_vcpu *v)
                 return 0;
             }
         }
-        if (run->request_interrupt_window && v->irq_pending < 0 && soft_irq_window_open(v)) {
+        if (run->request_interrupt_window && v->irq_pending < 0 && v->wake_fd < 0 && soft_irq_window_open(v)) {
             run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
             soft_fill_exit_common(v);
             return 0;
@@ -159,8 +178,8 @@ static int soft_run_once(struct soft_vcpu *v)
             soft_fill_exit_common(v);
             return -EINTR;
         }
-        v->watch_if =
-            (v->irq_pending >= 0 || run->request_interrupt_window) && !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF);
+        v->watch_if = (v->irq_pending >= 0 || run->request_interrupt_window || v->irq_want) &&
+                      !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF);
         v->stop = STOP_NONE;
         v->stop_at_block = false;
         v->ud_seen = false;
@@ -182,18 +201,7 @@ static int soft_run_once(struct soft_vcpu *v)
         }
         if (v->wpend) {
             /* A held-back MMIO write goes out before what stopped the engine; the stop is handled on re-entry. */
-            v->wpend = false;
-            run->exit_reason = KVM_EXIT_MMIO;
-            run->mmio.phys_addr = v->wpend_gpa;
-            run->mmio.len = 4;
-            run->mmio.is_write = 1;
-            memset(run->mmio.data, 0, sizeof run->mmio.data);
-            memcpy(run->mmio.data, &v->wpend_val, 4);
-            soft_fill_exit_common(v);
-            v->co_ret = 0;
-            v->in_exit = true;
-            soft_coro_yield(&v->co);
-            v->in_exit = false;
+            soft_mmio_flush(v);
             if (v->cancel)
                 return -EINTR;
         }
@@ -204,6 +212,12 @@ static int soft_run_once(struct soft_vcpu *v)
                 return 0;
             }
             if (!soft_deliver_event(v, v->exc_vector, v->exc_has_error, (uint32_t)v->exc_error, v->exc_soft, false)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
+            continue;
+        case STOP_SYSCALL:
+            if (!soft_syscall_enter(v)) {
                 soft_fill_exit_common(v);
                 return 0;
             }
@@ -236,6 +250,10 @@ static int soft_run_once(struct soft_vcpu *v)
         uint32_t pe;
         if (nrip > 0 && soft_lin_rw(v, img_seg(v, R_CS)->base + nrip - 1, &b, 1, false, false, &pa, &pe) == 0 &&
             b == 0xf4 /* hlt */) {
+            if (v->wake_fd >= 0) { /* the irqchip is in the kernel: KVM_RUN waits for an interrupt */
+                v->halted = true;
+                return SOFT_RUN_HALTED;
+            }
             run->exit_reason = KVM_EXIT_HLT;
             soft_fill_exit_common(v);
             return 0;
@@ -265,8 +283,19 @@ int soft_vcpu_run(struct soft_vcpu *v)
     /* The VMM may have rewritten code since the last run: each block is checked the first time it runs again. */
     if (++v->run_epoch == 0)
         v->run_epoch = 1;
-    pthread_mutex_lock(&v->vm->lock);
-    soft_coro_resume(&v->co);
-    pthread_mutex_unlock(&v->vm->lock);
-    return v->co_ret;
+    for (;;) {
+        if (v->halted) { /* HLT with an in-kernel irqchip: wait here, without the VM lock, as KVM's vcpu_block */
+            int r = soft_irqchip_halt_wait(v);
+            if (r < 0) {
+                run->exit_reason = KVM_EXIT_INTR;
+                return r;
+            }
+            v->halted = false;
+        }
+        pthread_mutex_lock(&v->vm->lock);
+        soft_coro_resume(&v->co);
+        pthread_mutex_unlock(&v->vm->lock);
+        if (v->co_ret != SOFT_RUN_HALTED)
+            return v->co_ret;
+    }
 }

@@ -1,6 +1,7 @@
 /*
  * The soft backend's segments: descriptors into the segment cache, KVM's view of it, and limit checks in
  * protected mode, which the engine does not make (a memory hook does, while a data segment is not flat).
+ * Code fetches are not checked against CS's limit: the oracle, real KVM inside QEMU, runs such code too.
  */
 #include "soft_decode.h"
 #include "soft_uc_state.h"

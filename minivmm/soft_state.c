@@ -105,6 +105,11 @@ void soft_sregs_get(struct soft_vcpu *v, struct kvm_sregs *s)
     struct kvm_segment *k[8] = {&s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs, &s->ldt, &s->tr};
     for (int i = 0; i < 8; i++)
         soft_seg_to_kvm(img_seg(v, i), k[i]);
+    /* As KVM on AMD reports them (svm_get_segment): DS-GS always accessed, TR always busy. */
+    for (int i = 0; i < 6; i++)
+        if (k[i] != &s->cs && k[i] != &s->ss && !k[i]->unusable)
+            k[i]->type |= 1;
+    s->tr.type |= 2;
     s->gdt.base = img_seg(v, R_GDT)->base;
     s->gdt.limit = (uint16_t)img_seg(v, R_GDT)->limit;
     s->idt.base = img_seg(v, R_IDT)->base;
@@ -168,16 +173,18 @@ void soft_vcpu_reset(struct soft_vcpu *v, bool init_event)
         if (v->cpuid[i].function == 1)
             rdx = v->cpuid[i].eax;
     struct kvm_regs r = {.rip = 0xfff0, .rflags = X86_RFLAGS_FIXED, .rdx = rdx};
-    struct kvm_segment data = {.limit = 0xffff, .type = 3, .present = 1, .s = 1};
+    /* KVM on AMD (the oracle, svm.c init_vmcb): code read/execute and data read/write, not yet accessed; a 16-bit
+     * busy TSS. KVM_GET_SREGS then reports DS-GS as accessed (see soft_sregs_get). */
+    struct kvm_segment data = {.limit = 0xffff, .type = 2, .present = 1, .s = 1};
     struct kvm_sregs s = {
-        .cs = {.selector = 0xf000, .base = 0xffff0000, .limit = 0xffff, .type = 0xb, .present = 1, .s = 1},
+        .cs = {.selector = 0xf000, .base = 0xffff0000, .limit = 0xffff, .type = 0xa, .present = 1, .s = 1},
         .ds = data,
         .es = data,
         .fs = data,
         .gs = data,
         .ss = data,
         .ldt = {.limit = 0xffff, .type = 2, .present = 1},
-        .tr = {.limit = 0xffff, .type = 0xb, .present = 1},
+        .tr = {.limit = 0xffff, .type = 3, .present = 1},
         .gdt = {.limit = 0xffff},
         .idt = {.limit = 0xffff},
         .cr0 = 0x60000010,

@@ -5,9 +5,46 @@
  * protected mode the instruction after a segment load or mode change (the limit checks re-evaluate, soft_seg.c).
  */
 #include "soft_decode.h"
+#include "soft_event.h"
+#include "soft_msr.h"
 #include "soft_uc_state.h"
 
 #include <string.h>
+
+/* #GP(0) at the instruction the code hook stopped at: the engine stops before running it. */
+static void soft_code_gp(struct soft_vcpu *v, uc_engine *uc)
+{
+    v->stop = STOP_EXCEPTION;
+    v->exc_vector = X86_VEC_GP;
+    v->exc_has_error = true;
+    v->exc_error = 0;
+    v->exc_soft = false;
+    v->exc_insn_len = 0;
+    uc_emu_stop(uc);
+}
+
+/* RDMSR/WRMSR of an MSR neither the backend nor the engine keeps: KVM injects #GP(0) if it does not know it. */
+static void soft_msr_unknown_check(struct soft_vcpu *v, uc_engine *uc, uint32_t idx)
+{
+    if (!soft_msr_in_engine(idx) && !soft_msr_kvm_knows(idx))
+        soft_code_gp(v, uc);
+}
+
+/* MOV to CR4 (b: its bytes, no prefix): #GP(0) for a bit KVM refuses (kvm_set_cr4), or PAE cleared in long mode. */
+static void soft_mov_cr4_check(struct soft_vcpu *v, uc_engine *uc, const uint8_t *b)
+{
+    static const int gpr[8] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+                               UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI};
+    uint32_t hf = img_u32(v, soft_layout.hflags);
+    if ((b[2] & 0xc0) != 0xc0 || (hf & HF_CPL_MASK))
+        return; /* not a register form, or CPL > 0: the engine raises its own fault */
+    uint64_t val = soft_rd(v, gpr[b[2] & 7]);
+    if (!(hf & HF_CS64_MASK))
+        val = (uint32_t)val;
+    bool lma = (hf & HF_LMA_MASK) != 0;
+    if ((val & soft_cr4_reserved(v->cpuid, v->ncpuid)) || (lma && !(val & X86_CR4_PAE)))
+        soft_code_gp(v, uc);
+}
 
 static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
@@ -33,6 +70,10 @@ static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud
         v->stats.rdtsc++;
         return; /* the engine adds the TSC offset itself */
     }
+    if (b[1] == 0x22 && (b[2] & 0x38) == 0x20) { /* mov crN <- reg, to CR4 */
+        soft_mov_cr4_check(v, uc, b);
+        return;
+    }
     if (b[1] != 0x30 && b[1] != 0x32) /* wrmsr, rdmsr */
         return;
     v->stats.msr++;
@@ -41,12 +82,16 @@ static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud
     uint32_t idx = (uint32_t)soft_rd(v, UC_X86_REG_RCX);
     if (b[1] == 0x30) {
         uint64_t val = (uint32_t)soft_rd(v, UC_X86_REG_RAX) | (soft_rd(v, UC_X86_REG_RDX) << 32);
-        if (!soft_msr_write(v, idx, val))
+        if (!soft_msr_write(v, idx, val)) {
+            soft_msr_unknown_check(v, uc, idx);
             return;
+        }
     } else {
         uint64_t val;
-        if (!soft_msr_read(v, idx, &val))
+        if (!soft_msr_read(v, idx, &val)) {
+            soft_msr_unknown_check(v, uc, idx);
             return;
+        }
         soft_wr(v, UC_X86_REG_RAX, (uint32_t)val);
         soft_wr(v, UC_X86_REG_RDX, val >> 32);
     }
@@ -162,7 +207,8 @@ __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint64_t add
         if (buf[i] != 0x0f)
             continue;
         uint8_t c = buf[i + 1];
-        bool hit = c == 0x30 || c == 0x31 || c == 0x32 || (c == 0x01 && i + 2 < size && buf[i + 2] == 0xf9);
+        bool hit = c == 0x30 || c == 0x31 || c == 0x32 || (c == 0x01 && i + 2 < size && buf[i + 2] == 0xf9) ||
+                   (c == 0x22 && i + 2 < size && (buf[i + 2] & 0x38) == 0x20); /* mov to cr4 */
         if (!hit)
             continue;
         if (soft_hook_later(v, addr + i))

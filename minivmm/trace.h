@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "mvm.h"
@@ -111,11 +112,13 @@ static inline uint64_t mvm_trace_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The time for the run loop: now, or 0 when there is no trace (so an untraced run reads no clock). */
-static inline uint64_t mvm_trace_clock(const struct mvm_trace *t)
-{
-    return t ? mvm_trace_now_ns() : 0;
-}
+/* The time for the run loop: the trace's clock now, or 0 when there is no trace (an untraced run reads no clock). */
+uint64_t mvm_trace_clock(const struct mvm_trace *t);
+/*
+ * Timestamps from `clock` (ns) instead of CLOCK_MONOTONIC, from here on: a deterministic run's virtual time (the
+ * backend's virtual_ns), so two runs write the same file. The trace's start moves to clock()'s now.
+ */
+void mvm_trace_clock_set(struct mvm_trace *t, uint64_t (*clock)(void));
 
 /*
  * Creates a recorder with an in-memory ring of `ring_events` (rounded up to a
@@ -212,6 +215,8 @@ size_t mvm_trace_live_read(struct mvm_trace_live *l, struct mvm_trace_event *dst
 /* True once the VMM closed the feed (or its process is gone). */
 bool mvm_trace_live_finished(const struct mvm_trace_live *l);
 const char *mvm_trace_live_backend(const struct mvm_trace_live *l);
+/* The writing VMM's process id, as its feed says (a viewer may pause it with SIGUSR1/SIGUSR2: check it first). */
+pid_t mvm_trace_live_pid(const struct mvm_trace_live *l);
 uint64_t mvm_trace_live_start_ns(const struct mvm_trace_live *l);
 void mvm_trace_live_detach(struct mvm_trace_live *l);
 

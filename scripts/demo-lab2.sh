@@ -5,10 +5,8 @@ build=${1:-build}
 bin=$build/bin/minivmm
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
-
-section() { printf '\n%s== %s%s\n' "$bold" "$1" "$plain"; }
+# shellcheck source=scripts/demo-lib.sh
+. "$(dirname "$0")/demo-lib.sh"
 
 run() { # run MODE GUEST: its output, how it ended, its exits by kind
     "$bin" run --mode "$1" --guest "$2" --exits "$tmp/exits.txt" --final-regs "$tmp/regs.txt" 2>"$tmp/summary.txt" |

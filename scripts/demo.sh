@@ -8,10 +8,8 @@ bin=$build/bin/minivmm
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
-
-section() { printf '\n%s== %s%s\n' "$bold" "$1" "$plain"; }
+# shellcheck source=scripts/demo-lib.sh
+. "$(dirname "$0")/demo-lib.sh"
 
 show_guest() { # show_guest GUEST BACKEND
     section "guest $1 on the $2 backend"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The newcomer's check (CI runs it after `make test`): the committed tree, cloned into a fresh Debian 12
 # root (debootstrap minbase plus git, make and ca-certificates, nothing else), runs, each the first time:
-#   make demo;  MINIVMM_KVM_DEVICE=/nonexistent make test (a machine without KVM);  make grade LAB=1 (15/15).
+#   make demo;  MINIVMM_KVM_DEVICE=/nonexistent make test (a machine without KVM);  make grade LAB=1 (32/32);
+#   make gradescope LAB=1 and its run_autograder on a submission, as Gradescope runs it (the score of local grading).
 # The pristine root is built once and cached as a tarball in $MINIVMM_FRESH_CACHE (default
 # /var/cache/minivmm-fresh). Needs root (chroot, mounts) and Debian's archive.
 #   scripts/fresh-root-check.sh [REF]     (default HEAD)
@@ -81,5 +82,27 @@ step() {
 
 step "first make demo" "exits by kind" "make demo"
 step "make test without KVM" "^tests: [0-9]+ passed, 0 failed" "MINIVMM_KVM_DEVICE=/nonexistent make test"
-step "make grade LAB=1" "^Total: 15/15" "make grade LAB=1"
+step "make grade LAB=1" "^Total: 32/32" "make grade LAB=1"
+# The Gradescope package end to end, as Gradescope runs it: the zip unpacked at /autograder, setup.sh once, then
+# run_autograder on a submission (a partly wrong one, base = selector). Its score must be local grading's, test by test.
+step "make gradescope LAB=1, run as Gradescope does" "^gradescope 30, local 30, the same per test" \
+    "$(cat <<'GS'
+set -e
+make -s gradescope LAB=1 >/dev/null
+rm -rf /autograder && mkdir -p /autograder/submission
+python3 -c 'import shutil; shutil.unpack_archive("build/gradescope/lab1/autograder.zip", "/autograder")'
+chmod +x /autograder/setup.sh /autograder/run_autograder # Python's unzip drops the modes; Gradescope's does not
+sed 's/seg->base = (uint64_t)selector << 4;/seg->base = selector;/' solutions/lab1-realmode/lab1_realmode.c \
+    >/autograder/submission/lab1_realmode.c
+(cd /autograder && bash setup.sh >/dev/null)
+/autograder/run_autograder >/dev/null || true
+python3 tests/grading/grade.py 1 /autograder/submission --json /tmp/local.json >/dev/null || true
+python3 - <<'CMP'
+import json
+g, l = (json.load(open(p)) for p in ("/autograder/results/results.json", "/tmp/local.json"))
+per = lambda r: [(t["name"], t["score"]) for t in r["tests"]]
+print(f"gradescope {g['score']}, local {l['score']}, " + ("the same per test" if per(g) == per(l) else "NOT the same per test"))
+CMP
+GS
+)"
 finish

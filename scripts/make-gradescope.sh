@@ -30,9 +30,9 @@ if ! apt-get install -y -qq libunicorn-dev >/dev/null 2>&1 || ! pkg-config --atl
     ldconfig
 fi
 pkg-config --atleast-version=2.1 unicorn
-cd /autograder/source && make -s MINIVMM_NO_DEPS=1 all
-# The reference parts (built once, from this source, with no student code) and the unprivileged user tests run as.
-python3 tests/grading/grade.py @LAB@ --prepare
+# The reference parts (built once, from this source, with no student code) and the unprivileged user tests run as:
+# all that grading needs (the CLI and the other tools are not built).
+cd /autograder/source && MINIVMM_NO_DEPS=1 python3 tests/grading/grade.py @LAB@ --prepare
 SETUP
 sed -i "s/@LAB@/$lab/" "$out/pkg/setup.sh"
 
@@ -49,4 +49,4 @@ exec python3 tests/grading/grade.py $lab "\$root/submission" --backend "\${MINIV
 RUN
 chmod +x "$out/pkg/setup.sh" "$out/pkg/run_autograder"
 python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1], "zip", sys.argv[2])' "$out/autograder" "$out/pkg"
-echo "make-gradescope: $out/autograder.zip (upload it as the autograder of lab $lab; students submit $(sed -n 's/^@part [A-Z0-9_]* //p' "tests/grading/lab$lab.points" | tr '\n' ' '))"
+echo "make-gradescope: $out/autograder.zip (upload it as the autograder of lab $lab; students submit $(awk '$1 == "@part" { print $3 } $1 == "@answers" { print $2 }' "tests/grading/lab$lab.points" | tr '\n' ' '))"

@@ -33,7 +33,7 @@ for f in "$out"/tests/grading/lab*.points; do
     lab=$(basename "$f" .points)
     lab=${lab#lab}
     max=$(awk '!/^#/ && $1 != "@part" && NF == 4 && $4 == "visible" { s += $3 } END { print s + 0 }' "$f")
-    files=$(sed -n 's/^@part [A-Z0-9_]* //p' "$f" | tr '\n' ' ')
+    files=$(awk '$1 == "@part" { print $3 } $1 == "@answers" { print $2 }' "$f" | tr '\n' ' ')
     dir=$(cd "$out/labs" && ls -d "lab$lab-"* 2>/dev/null | head -n1)
     rows="$rows| $lab | \`labs/$dir/README.md\` | \`$(sed 's/ $//; s/ /`, `/g' <<<"$files")\` | $max |"$'\n'
 done

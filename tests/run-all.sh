@@ -155,6 +155,7 @@ pass() {
         [ -x "$t" ] && run_cmocka "unit $(basename "$t")$sfx" "$t"
     done
     [ -z "$sfx" ] && cli "$build" soft
+    [ -z "$sfx" ] && run_counted "demos (status 0, 80 columns)" demos ./tests/cli/test_demos.sh "$build"
     run_suite "integration soft$sfx" "$build" soft
     # No guest crashes the VMM: known crashers and 600 random byte guests on the soft backend.
     [ -z "$sfx" ] && run_counted "robust (random guests, soft)" robust ./tests/robust/test_guest_crashes.sh "$build"
@@ -169,7 +170,13 @@ pass() {
             qemu_pass "$build"
         fi
     fi
+    # The capstone: `minivmm boot` boots the Debian kernel on kvm inside QEMU (tests/linux/README.md).
+    run_counted "linux boot (kvm in QEMU)$sfx" linux ./tests/linux/test_linux.sh "$build"
     fidelity "$build" "$sfx"
+    # Unmodified KVM programs through the preload library; the first pass also runs them on real KVM in QEMU (~15 s).
+    run_counted "preload: KVM programs on soft$sfx" preload ./tests/preload/test_preload.sh \
+        $([ -z "$sfx" ] && echo --kvm) "$build"
+    run_counted "KVM selftests (quick, soft)$sfx" selftests ./scripts/selftests.sh --quick "$build"
     if [ -z "$sfx" ]; then
         run_counted "visualizer (tmux)" viz-tmux ./tests/visualizer/test_viz_tmux.sh "$build"
         run_counted "bpf exit tracer" bpf ./tests/visualizer/test_bpf.sh "$build"

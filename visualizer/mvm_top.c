@@ -33,8 +33,8 @@ static const char usage_text[] =
     "  -w, --wait SEC       live: wait up to SEC seconds for the feed to appear (default 10)\n"
     "  -h, --help\n"
     "\n"
-    "keys: space pause/run, s step one exit, f filter by reason (cycles), +/- speed,\n"
-    "      r replay from the start (live and run too), h or ? help, q quit.\n"
+    "keys: space pause/run, s step one exit, b step back one, f filter by reason,\n"
+    "      +/- speed, r replay from the start (live and run too), h or ? help, q quit.\n"
     "exit status: 0 fine, 1 the trace could not be read, 2 bad usage; run mode: the VMM's status.\n";
 
 enum mode { MODE_REPLAY, MODE_LIVE, MODE_RUN };
@@ -72,7 +72,35 @@ struct viewer {
     int speed;   /* index into speeds */
     double vt;   /* replay clock: ns of trace time since start */
     bool help;
+    bool vm_paused; /* live and run: the VMM paused by this viewer (SIGUSR1), until resumed (SIGUSR2) */
 };
+
+/*
+ * Live and run: pausing the view pauses the VM too (minivmm run pauses on SIGUSR1 until SIGUSR2, guest time
+ * standing still), so a lecturer can stop a running guest mid-sentence. Only a process that is minivmm and
+ * still writing the feed gets the signal: a stale feed's pid may belong to anything by now.
+ */
+static void vm_pause(struct viewer *v, bool pause)
+{
+    char path[64], comm[32] = "";
+    pid_t pid;
+    FILE *f;
+
+    if (!v->live || pause == v->vm_paused || mvm_trace_live_finished(v->live))
+        return;
+    pid = v->child ? v->child : mvm_trace_live_pid(v->live);
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    f = pid > 0 ? fopen(path, "re") : NULL;
+    if (!f)
+        return;
+    if (!fgets(comm, sizeof(comm), f))
+        comm[0] = '\0';
+    fclose(f);
+    if (strncmp(comm, "minivmm\n", 8))
+        return;
+    if (kill(pid, pause ? SIGUSR1 : SIGUSR2) == 0)
+        v->vm_paused = pause;
+}
 
 static const double speeds[] = {0.001, 0.01, 0.1, 1, 10, 100, 1000, 0}; /* 0: as fast as possible */
 #define NSPEEDS ((int)(sizeof(speeds) / sizeof(speeds[0])))
@@ -154,6 +182,17 @@ static void step_one(struct viewer *v)
             v->vt = (double)(v->ev[v->pos].exit_ns - v->start_ns);
         v->pos++;
     }
+}
+
+/* One exit back: the view as it was just before the last exit shown (the model is rebuilt up to there). */
+static void step_back(struct viewer *v)
+{
+    if (v->pos == 0)
+        return;
+    v->follow = false;
+    v->pos--;
+    v->vt = v->pos && v->ev[v->pos - 1].exit_ns > v->start_ns ? (double)(v->ev[v->pos - 1].exit_ns - v->start_ns) : 0;
+    model_rebuild(v);
 }
 
 /* Folds in what is due: live and run follow the feed; replay follows the scaled clock. */
@@ -594,6 +633,7 @@ static void draw_help(void)
         "",
         "  space   pause / run",
         "  s, n    step: one more exit (pauses)",
+        "  b, <-   step back: one exit earlier (pauses)",
         "  f       filter: cycle through the reasons (then all)",
         "  + / -   replay faster / slower",
         "  r       replay from the start (live: replay what came)",
@@ -695,11 +735,18 @@ static bool key_handle(struct viewer *v, int ch)
     case ' ':
     case 'p':
         v->paused = !v->paused;
+        vm_pause(v, v->paused);
         break;
     case 's':
     case 'n':
         v->paused = true;
         step_one(v);
+        break;
+    case 'b':
+    case KEY_LEFT:
+        v->paused = true;
+        vm_pause(v, true);
+        step_back(v);
         break;
     case 'f':
         filter_next(v);
@@ -767,6 +814,7 @@ static int interactive(struct viewer *v)
                 draw(v);
         }
     }
+    vm_pause(v, false); /* never leave the VM paused behind */
     endwin();
     return 0;
 }

@@ -1,6 +1,8 @@
 /* Lab 2 guest: starts in 16-bit real mode and switches itself to 32-bit protected mode (lgdt, CR0.PE, far jump). */
 #include "runtime/runtime.h"
 
+MVM_GUEST_START_MODE("real");
+
 /*
  * The switch, in the only language that can do it: entered at 0x1000 in real
  * mode with CS = DS = 0 (lab 1's set-up). After the far jump CS holds a

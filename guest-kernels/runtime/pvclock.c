@@ -63,9 +63,9 @@ uint64_t pvclock_snapshot(const volatile struct pvclock_vcpu_time_info *ti, stru
     return snapshot_tsc(ti, snap, retries);
 }
 
-int kvmclock_available(void)
+int kvm_feature_available(unsigned bit)
 {
-    uint32_t a = 0x40000000, b, c = 0, d;
+    uint32_t a = KVM_CPUID_SIGNATURE, b, c = 0, d;
 
     __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
     if (b != 0x4b4d564b || c != 0x564b4d56 || d != 0x4d) /* "KVMKVMKVM\0\0\0" */
@@ -73,5 +73,26 @@ int kvmclock_available(void)
     a = KVM_CPUID_FEATURES;
     c = 0;
     __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-    return (a >> KVM_FEATURE_CLOCKSOURCE2) & 1;
+    return (a >> bit) & 1;
+}
+
+int kvmclock_available(void)
+{
+    return kvm_feature_available(KVM_FEATURE_CLOCKSOURCE2);
+}
+
+uint64_t steal_read(const volatile struct kvm_steal_time *st, uint32_t *version)
+{
+    uint32_t v;
+    uint64_t steal;
+
+    do {
+        v = st->version;
+        __asm__ volatile("" ::: "memory"); /* Linux: virt_rmb() */
+        steal = st->steal;
+        __asm__ volatile("" ::: "memory");
+    } while ((v & 1) || v != st->version);
+    if (version)
+        *version = v;
+    return steal;
 }

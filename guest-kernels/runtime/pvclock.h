@@ -7,9 +7,30 @@
 
 #include "abi.h"
 
-#define MSR_KVM_SYSTEM_TIME_NEW  0x4b564d01 /* linux/kvm_para.h: kvmclock's page, bit 0 = enable */
+/*
+ * From the uapi's asm/kvm_para.h, which this runtime cannot include: it is installed for x86-64 only, and the
+ * runtime builds for 32-bit guests too. The layout is checked below.
+ */
+#define KVM_CPUID_SIGNATURE      0x40000000
 #define KVM_CPUID_FEATURES       0x40000001
 #define KVM_FEATURE_CLOCKSOURCE2 3
+#define KVM_FEATURE_STEAL_TIME   5
+#define KVM_MSR_ENABLED          1
+#define MSR_KVM_SYSTEM_TIME_NEW  0x4b564d01 /* kvmclock's page, bit 0 = enable */
+#define MSR_KVM_STEAL_TIME       0x4b564d03 /* steal time's page (64-byte aligned), bit 0 = enable */
+
+/* KVM's steal time (msr.rst): steal in ns, version a seqlock (odd while the host writes). */
+struct kvm_steal_time {
+    uint64_t steal;
+    uint32_t version;
+    uint32_t flags;
+    uint8_t preempted;
+    uint8_t u8_pad[3];
+    uint32_t pad[11];
+};
+_Static_assert(sizeof(struct kvm_steal_time) == 64 && __builtin_offsetof(struct kvm_steal_time, version) == 8 &&
+                   __builtin_offsetof(struct kvm_steal_time, preempted) == 16,
+               "struct kvm_steal_time layout (msr.rst)");
 
 /* RDTSC after LFENCE (Linux's rdtsc_ordered): not executed ahead of the loads before it. */
 static inline uint64_t rdtsc(void)
@@ -54,5 +75,15 @@ uint64_t pvclock_snapshot(const volatile struct pvclock_vcpu_time_info *ti, stru
 
 /* Whether the hypervisor says it is KVM with kvmclock's MSR_KVM_SYSTEM_TIME_NEW (CPUID 0x40000001 bit 3). */
 int kvmclock_available(void);
+
+/* Whether the hypervisor says it is KVM and offers feature bit `bit` of CPUID 0x40000001 (KVM_FEATURE_*). */
+int kvm_feature_available(unsigned bit);
+
+/*
+ * Steal time from a struct kvm_steal_time (lab 6's or KVM's), ns: version
+ * retried while odd or changed meanwhile, as Linux's kvm_steal_clock. No exit.
+ * *version (may be NULL) gets the even version the value belongs to.
+ */
+uint64_t steal_read(const volatile struct kvm_steal_time *st, uint32_t *version);
 
 #endif

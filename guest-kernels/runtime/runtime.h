@@ -11,6 +11,14 @@
 #include "x86.h"
 #include "runtime/io.h"
 
+/*
+ * The mode the VMM must start this guest in, when it is not its runtime's (32-bit: protected, 64-bit: long), e.g.
+ * MVM_GUEST_START_MODE("real") for a guest that switches modes itself. A section the image never loads: the build
+ * copies it to NAME.mode beside NAME.bin, where `minivmm run --guest` and `minivmm list` read it.
+ */
+#define MVM_GUEST_START_MODE(mode)                                                                                     \
+    __asm__(".pushsection .mvm_start_mode, \"\", @progbits\n.ascii \"" mode "\"\n.popsection")
+
 /* Each guest defines its body as guest_main(); the start code calls it and reports GUEST_DONE when it returns. */
 void guest_main(void);
 

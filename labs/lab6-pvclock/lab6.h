@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <asm/kvm_para.h> /* struct kvm_steal_time */
+
 #include "abi.h" /* struct pvclock_vcpu_time_info (KVM's layout), PVCLOCK_* flags */
 #include "mvm.h"
 
@@ -73,5 +75,16 @@ void lab6_pvclock_publish(volatile struct pvclock_vcpu_time_info *ti, const stru
  * jumps by it (KVM_SET_CLOCK with KVM_CLOCK_REALTIME). Flags are kept.
  */
 void lab6_clock_resume(struct lab6_clock *c, uint64_t tsc_at_pause, uint64_t tsc_now, uint64_t tsc_hz, uint64_t add_ns);
+
+/*
+ * Lab 6. Adds add_ns of steal time to the guest's struct kvm_steal_time
+ * (KVM's layout, MSR_KVM_STEAL_TIME in msr.rst) with the same version
+ * protocol as the time page, as KVM's record_steal_time does: version =
+ * (version + 1) | 1 (odd: "writing"; a page the guest left odd is made right),
+ * a write barrier, steal += add_ns, a write barrier, version + 1 (even).
+ * The guest never sees steal half-added, nor less than before. Only version
+ * and steal change.
+ */
+void lab6_steal_publish(volatile struct kvm_steal_time *st, uint64_t add_ns);
 
 #endif

@@ -1,12 +1,15 @@
 /*
- * Lab 6 as a plug-in: the pvclock hypercall in the VM's table (the guest names
- * its page), the trapping clock at MVM_CLOCK_MMIO_GPA for comparison, and the
- * pause hooks that move the clock when the VM stops and resumes. Not a student file.
+ * Lab 6 as a plug-in: the pvclock and steal-time hypercalls in the VM's table
+ * (the guest names its pages), the trapping clock at MVM_CLOCK_MMIO_GPA for
+ * comparison, and the pause hooks that move the clock (to a new TSC rate after
+ * a migration) and count steal when the VM stops and resumes. Not a student file.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <x86intrin.h>
+#include <unistd.h>
 
 #include "device.h"
 #include "hypercall.h"
@@ -20,19 +23,19 @@
 struct lab6_dev {
     struct lab6_clock clock;
     bool started;                               /* the clock has its line (first use) */
-    int64_t tsc_offset;                         /* guest TSC - host TSC, measured at the last sample */
     uint64_t tsc_at_pause;                      /* guest TSC when the VM paused */
     volatile struct pvclock_vcpu_time_info *ti; /* the guest's page (hva), NULL when none */
+    volatile struct kvm_steal_time *st;         /* the guest's steal-time page (hva), NULL when none */
+    uint64_t st_gpa;                            /* where it is */
+    uint64_t run_delay;                         /* the vCPU thread's run delay already counted as steal, ns */
 };
 
 /*
  * The guest TSC now, exactly (IA32_TSC through KVM_GET_MSRS: the guest is not
  * running, so it is an upper bound of every TSC value the guest has read and
- * a lower bound of every one it will read), and the guest TSC minus the host
- * TSC, rounded down (g - a host RDTSC taken after it), so that host RDTSC +
- * offset never runs ahead of the guest's own TSC.
+ * a lower bound of every one it will read).
  */
-static int guest_tsc_get(struct mvm_vcpu *vcpu, struct lab6_dev *d, uint64_t *tsc)
+static int guest_tsc_get(struct mvm_vcpu *vcpu, uint64_t *tsc)
 {
     /* struct kvm_msrs ends in a flexible array: room for its one entry in a union, not a struct after it (ISO C). */
     union {
@@ -40,41 +43,39 @@ static int guest_tsc_get(struct mvm_vcpu *vcpu, struct lab6_dev *d, uint64_t *ts
         uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
     } m;
     struct kvm_msr_entry *e = &m.hdr.entries[0];
-    uint64_t h;
     int rc;
 
     memset(&m, 0, sizeof(m));
     m.hdr.nmsrs = 1;
     e->index = MSR_IA32_TSC;
     rc = vcpu_ioctl(vcpu, KVM_GET_MSRS, &m, "KVM_GET_MSRS(IA32_TSC)");
-    h = __rdtsc();
     if (rc >= 0 && rc != 1)
         return mvm_fail(EIO, "lab 6: KVM_GET_MSRS read %d of 1 MSR (IA32_TSC)", rc);
     if (rc < 0)
         return rc;
-    d->tsc_offset = (int64_t)(e->data - h);
     *tsc = e->data;
     return 0;
 }
 
 /*
  * KVM's clock (KVM_GET_CLOCK, ns) and a guest TSC value at the same instant:
- * the host TSC it was taken at where KVM says it (KVM_CLOCK_HOST_TSC), else
- * one read just after, plus the offset. Using KVM's own clock as the base is
- * what makes this clock agree with kvmclock.
+ * the middle of two exact guest TSC reads around it (the host's TSC would not
+ * do: after a migration the guest's runs at another rate). Using KVM's own
+ * clock as the base is what makes this clock agree with kvmclock.
  */
-static int clock_sample(struct mvm_vcpu *vcpu, struct lab6_dev *d, uint64_t *tsc, uint64_t *ns)
+static int clock_sample(struct mvm_vcpu *vcpu, uint64_t *tsc, uint64_t *ns)
 {
     struct kvm_clock_data c = {0};
-    uint64_t g, h;
-    int rc = guest_tsc_get(vcpu, d, &g);
+    uint64_t g0 = 0, g1 = 0;
+    int rc = guest_tsc_get(vcpu, &g0);
 
     if (rc == 0)
         rc = vm_ioctl(vcpu_vm(vcpu), KVM_GET_CLOCK, &c, "KVM_GET_CLOCK");
-    h = __rdtsc();
+    if (rc == 0)
+        rc = guest_tsc_get(vcpu, &g1);
     if (rc < 0)
         return rc;
-    *tsc = ((c.flags & KVM_CLOCK_HOST_TSC) ? c.host_tsc : h) + (uint64_t)d->tsc_offset;
+    *tsc = g0 + (g1 - g0) / 2;
     *ns = c.clock;
     return 0;
 }
@@ -100,7 +101,7 @@ static int clock_start(struct mvm_vcpu *vcpu, struct lab6_dev *d)
         return 0;
     rc = tsc_hz_get(vcpu, &hz);
     if (rc == 0)
-        rc = clock_sample(vcpu, d, &tsc, &ns);
+        rc = clock_sample(vcpu, &tsc, &ns);
     if (rc < 0)
         return rc;
     d->clock =
@@ -141,16 +142,90 @@ static int hc_pvclock(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[M
     return 0;
 }
 
-/* The trapping clock: an 8-byte read is the same clock, one KVM_EXIT_MMIO per read; writes are ignored. */
+/*
+ * The calling thread's run delay in ns: the time it was runnable but waited for a CPU, the second field of
+ * /proc/thread-self/schedstat (what KVM counts as steal). 0 where the kernel keeps no schedstat.
+ */
+static uint64_t run_delay_ns(void)
+{
+    unsigned long long run = 0, delay = 0;
+    char buf[96];
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    return sscanf(buf, "%llu %llu", &run, &delay) == 2 ? delay : 0;
+}
+
+/* Brings the guest's steal-time page up to date: the run delay since the last update, plus add_ns. */
+static void steal_update(struct lab6_dev *d, uint64_t add_ns)
+{
+    uint64_t delay;
+
+    if (!d->st)
+        return;
+    delay = run_delay_ns();
+    if (delay > d->run_delay) {
+        add_ns += delay - d->run_delay;
+        d->run_delay = delay;
+    }
+    lab6_steal_publish(d->st, add_ns);
+}
+
+/*
+ * MVM_HC_STEAL(gpa): the guest's struct kvm_steal_time, 64-byte aligned in RAM; steal counts from now. The same
+ * gpa again brings it up to date (the guest's one exit to ask); 0 stops it.
+ */
+static int hc_steal(struct mvm_vcpu *vcpu, void *opaque, const uint64_t args[MVM_HC_ARGS], int64_t *ret)
+{
+    struct lab6_dev *d = opaque;
+    uint64_t gpa = args[0];
+    void *hva;
+
+    *ret = 0;
+    if (gpa == 0) {
+        d->st = NULL;
+        return 0;
+    }
+    if (gpa % 64) {
+        *ret = -MVM_HC_EINVAL;
+        return 0;
+    }
+    if (d->st && gpa == d->st_gpa) {
+        steal_update(d, 0);
+        return 0;
+    }
+    hva = vm_gpa_to_hva(vcpu_vm(vcpu), gpa, sizeof(struct kvm_steal_time));
+    if (!hva) {
+        *ret = -MVM_HC_EFAULT;
+        return 0;
+    }
+    d->st = hva;
+    d->st_gpa = gpa;
+    d->run_delay = run_delay_ns();
+    lab6_steal_publish(d->st, 0);
+    return 0;
+}
+
+/*
+ * The trapping clock: an 8-byte read is the same clock, one KVM_EXIT_MMIO per read; writes are ignored. The
+ * guest TSC is read exactly (IA32_TSC): after a migration it runs at another rate than the host's.
+ */
 static int clock_mmio_read(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint64_t off, uint8_t *data, uint32_t len)
 {
     struct lab6_dev *d = dev->priv;
-    uint64_t now;
+    uint64_t now, tsc = 0;
     int rc = clock_start(vcpu, d);
 
+    if (rc == 0)
+        rc = guest_tsc_get(vcpu, &tsc);
     if (rc < 0)
         return rc;
-    now = lab6_clock_at(&d->clock, __rdtsc() + (uint64_t)d->tsc_offset);
+    now = lab6_clock_at(&d->clock, tsc);
     memset(data, 0, len);
     if (off < 8)
         memcpy(data, (const uint8_t *)&now + off, len < 8 - off ? len : 8 - off);
@@ -172,7 +247,9 @@ static int clock_mmio_write(struct mvm_device *dev, struct mvm_vcpu *vcpu, uint6
  * Pause: note the guest TSC. Resume: read it again (and its rate, which a
  * migration may have changed), move the line (lab6_clock_resume) so guest
  * time goes on from where it stood, plus the pause when the clock runs, and
- * publish the page again.
+ * publish the page again. Steal: the run delay so far at the pause; at the
+ * resume, the pause too when guest time jumps by it (time the guest lost;
+ * when time stands still, the guest lost none).
  */
 static int clock_pause(struct mvm_device *dev, struct mvm_vcpu *vcpu, bool resume, bool clock_runs, uint64_t paused_ns)
 {
@@ -180,9 +257,10 @@ static int clock_pause(struct mvm_device *dev, struct mvm_vcpu *vcpu, bool resum
     uint64_t tsc = 0, hz = 0;
     int rc;
 
+    steal_update(d, resume && clock_runs ? paused_ns : 0);
     if (!d->started)
         return 0;
-    rc = guest_tsc_get(vcpu, d, &tsc);
+    rc = guest_tsc_get(vcpu, &tsc);
     if (rc == 0 && resume)
         rc = tsc_hz_get(vcpu, &hz);
     if (rc < 0)
@@ -214,6 +292,8 @@ static int lab6_vm_init(struct mvm_vm *vm)
     rc = vm_device_add(vm, &clock_ops, MVM_BUS_MMIO, MVM_CLOCK_MMIO_GPA, MVM_CLOCK_MMIO_SIZE, d, NULL);
     if (rc == 0)
         rc = vm_hypercall_register(vm, MVM_HC_PVCLOCK, "pvclock", 1, hc_pvclock, d);
+    if (rc == 0)
+        rc = vm_hypercall_register(vm, MVM_HC_STEAL, "steal time", 1, hc_steal, d);
     return rc;
 }
 #endif
@@ -225,6 +305,7 @@ MVM_LAB_FORWARD(uint64_t, lab6_scale_delta, (uint64_t delta, uint32_t mul, int8_
 MVM_LAB_FORWARD(uint64_t, lab6_clock_at, (const struct lab6_clock *c, uint64_t tsc), (c, tsc))
 MVM_LAB_FORWARD(void, lab6_pvclock_publish, (volatile struct pvclock_vcpu_time_info * ti, const struct lab6_clock *c),
                 (ti, c))
+MVM_LAB_FORWARD(void, lab6_steal_publish, (volatile struct kvm_steal_time * st, uint64_t add_ns), (st, add_ns))
 MVM_LAB_FORWARD(void, lab6_clock_resume,
                 (struct lab6_clock * c, uint64_t tsc_at_pause, uint64_t tsc_now, uint64_t tsc_hz, uint64_t add_ns),
                 (c, tsc_at_pause, tsc_now, tsc_hz, add_ns))

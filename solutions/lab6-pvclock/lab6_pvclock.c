@@ -49,6 +49,17 @@ void lab6_pvclock_publish(volatile struct pvclock_vcpu_time_info *ti, const stru
     ti->version = v + 1;
 }
 
+void lab6_steal_publish(volatile struct kvm_steal_time *st, uint64_t add_ns)
+{
+    uint32_t v = (st->version + 1) | 1;
+
+    st->version = v;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    st->steal += add_ns;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    st->version = v + 1;
+}
+
 void lab6_clock_resume(struct lab6_clock *c, uint64_t tsc_at_pause, uint64_t tsc_now, uint64_t tsc_hz, uint64_t add_ns)
 {
     uint64_t stood = lab6_clock_at(c, tsc_at_pause);

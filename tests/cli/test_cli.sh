@@ -251,6 +251,25 @@ pause_run() { # pause_run NAME CLOCK WANT: a 300 ms pause 200 ms in
 }
 pause_run pause-at-stop stop "it stood still over the pause"
 pause_run pause-at-jump jump "it jumped with the pause"
+# A migration to a 3 GHz TSC in that pause (lab6/migrate: 10 million page reads): the page's new scale says 3 GHz
+# and no read went backwards; a KVM without TSC scaling says so before the guest runs.
+check migrate-alone 2 "--migrate-tsc-khz needs --pause-at MS" -- run --guest lab6/migrate --migrate-tsc-khz 3000000
+check migrate-bad-rate 2 "--migrate-tsc-khz: 'fast' is not a TSC rate" -- run --guest lab6/migrate --pause-at 1 \
+    --pause-for 1 --migrate-tsc-khz fast
+out=$(timeout 30 "$bin" run --backend "$backend" --guest lab6/migrate --mode long --pause-at 300 --pause-for 100 \
+    --migrate-tsc-khz 3000000 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qF "(a 3000000 kHz TSC)" <<<"$out" && grep -qF " 0 backwards, " <<<"$out" &&
+    grep -qF " 1 republished" <<<"$out" && grep -qF "resumed at a TSC of 3000000 kHz" <<<"$out"; then
+    ok migrate-tsc-rate
+elif [ "$rc" -eq 5 ] && grep -qF "cannot scale the TSC (KVM_CAP_TSC_CONTROL is 0" <<<"$out" &&
+    ! grep -qF "reads with no exit" <<<"$out"; then
+    ok "migrate-tsc-rate: refused before the run ($backend cannot scale the TSC)"
+else
+    fail "migrate-tsc-rate: expected status 0 with the page rescaled to 3 GHz and no read backwards, or the"
+    echo "     refusal of a KVM without TSC scaling; got status $rc and:"
+    sed 's/^/     | /' <<<"$out" | head -n 8
+fi
 "$bin" run --backend "$backend" --guest lab6/pause --mode long >"$tmp/sig.out" 2>&1 & # signalled itself: no timeout
 pid=$!
 sleep 0.3
@@ -266,6 +285,50 @@ if [ "$rc" -eq 0 ] && grep -qF "paused 1 time, " "$tmp/sig.out" && grep -qF "sto
 else
     fail "pause-signals: SIGUSR1 then SIGUSR2 must pause the VM once (guest time standing still); status $rc:"
     sed 's/^/     | /' "$tmp/sig.out" | head -n 8
+fi
+
+# Built-in guests carry their start mode (NAME.mode beside NAME.bin): --mode only for raw images.
+check list-shows-modes 0 "lab3/hello64             long" -- list
+check list-switch-real 0 "lab2/switch              real" -- list
+check own-mode-long 0 "printed from a higher-half address" -- run --backend "$backend" --guest lab3/hello64
+check own-mode-protected 0 "" -- run --backend "$backend" --guest lab2/hello32
+check mode-other-warns 3 "warning: lab3/hello64 starts in long mode; --mode real runs it in real mode" -- \
+    run --backend "$backend" --guest lab3/hello64 --mode real -q --max-exits 1000
+
+# --final-regs: the hidden part of every segment, the descriptor tables, CR0/CR4/EFER decoded.
+check final-regs-hidden 0 "cs  0008 base=0000000000000000 limit=ffffffff type=" -- \
+    run --backend "$backend" --guest lab2/switch -q --final-regs -
+check final-regs-tables 0 "gdt base=" -- run --backend "$backend" --guest lab2/switch -q --final-regs -
+check final-regs-real 0 "cr0=60000010 (real mode" -- run --backend "$backend" --guest lab1/halt -q --final-regs -
+
+# Deterministic runs: guest time from the instruction count; two runs leave identical trace files.
+check deterministic-needs-soft 2 "deterministic runs need --backend soft" -- \
+    run --backend kvm --deterministic --guest lab1/hello
+det_ok=1
+for g in lab1/hello lab3/pagefault lab5/net; do
+    for i in 1 2; do
+        timeout 20 "$bin" run --deterministic --guest "$g" -q --trace "$tmp/det$i.trace" --exits "$tmp/det$i.exits" \
+            --final-regs "$tmp/det$i.regs" >"$tmp/det$i.out" 2>&1 || { det_ok=0; echo "     | $g run $i: status $?"; }
+    done
+    for f in trace exits regs out; do
+        cmp -s "$tmp/det1.$f" "$tmp/det2.$f" || { det_ok=0; echo "     | $g: the two runs' $f files differ"; }
+    done
+done
+if [ "$det_ok" -eq 1 ]; then ok "deterministic: two runs, identical traces (timestamps included), exits, registers"; else fail "deterministic runs differ (above)"; fi
+# The guest's TSC really is the instruction count: a second run reads the same TSC values (lab6/readcost prints
+# the cycles it measured), and without --deterministic the file differs from run to run.
+"$bin" run --guest lab1/hello -q --backend soft --trace "$tmp/nd1.trace" >/dev/null 2>&1
+"$bin" run --guest lab1/hello -q --backend soft --trace "$tmp/nd2.trace" >/dev/null 2>&1
+if ! cmp -s "$tmp/nd1.trace" "$tmp/nd2.trace"; then ok "without --deterministic the timestamps are the host's (traces differ)"; else fail "two ordinary runs gave identical traces: the comparison above proves nothing"; fi
+
+# A test binary built with O=DIR finds its guests in DIR/guests, whatever the current directory.
+mkdir -p "$tmp/o/tests"
+cp "$build/tests/test_lab1" "$tmp/o/tests/" && ln -s "$(cd "$build" && pwd)/guests" "$tmp/o/guests"
+out=$(cd / && env -u MINIVMM_GUEST_DIR MINIVMM_BACKEND=soft timeout 60 "$tmp/o/tests/test_lab1" 2>&1)
+if grep -q "PASSED" <<<"$out" && ! grep -q "cannot read guest image" <<<"$out"; then
+    ok "test binary in O=DIR/tests finds DIR/guests from /"
+else
+    fail "test binary in O=DIR/tests did not find DIR/guests:"; sed 's/^/     | /' <<<"$out" | tail -n 5
 fi
 
 echo "cli ($backend): $passed passed, $failed failed"

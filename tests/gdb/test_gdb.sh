@@ -87,6 +87,35 @@ expect_rc() {
 # sym ELF NAME: the symbol's address as 0x... without leading zeros (as gdb's printf %x prints it, less 0x).
 sym() { gdb -nx -batch -ex "printf \"0x%lx\\n\", (long)&$2" "$1" 2>/dev/null; }
 
+# Ctrl-C: a guest in an endless loop (probes/spin16: jmp $) under a synchronous `continue`; gdb gets one SIGINT, as
+# from a user's Ctrl-C, sends 0x03, and the stub stops the vCPU between two instructions and reports SIGINT.
+interrupt() {
+    local b=$1 s=intr-$1 port="" mpid gpid i
+    timeout 60 "$bin" run --backend "$b" --gdb 0 --guest probes/spin16 >"$tmp/$s.out" 2>"$tmp/$s.err" &
+    mpid=$!
+    for i in $(seq 100); do
+        port=$(sed -n 's/^minivmm: waiting for gdb on 127.0.0.1:\([0-9]*\) .*/\1/p' "$tmp/$s.err")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    # Not under timeout(1): it would pass the SIGINT to gdb's whole group too, and a second SIGINT makes gdb give up.
+    gdb -nx -batch -ex "set pagination off" -ex "target remote 127.0.0.1:$port" -ex continue \
+        -ex 'printf "stopped eip=%x\n", $eip' -ex stepi -ex 'printf "stepped eip=%x\n", $eip' -ex kill \
+        >"$tmp/$s.gdb" 2>&1 </dev/null &
+    gpid=$!
+    sleep 1.5
+    kill -INT "$gpid" 2>/dev/null
+    for i in $(seq 100); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$gpid" 2>/dev/null
+    wait "$gpid"
+    for i in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+    kill "$mpid" 2>/dev/null
+    wait "$mpid"
+    expect "$b Ctrl-C: gdb reports SIGINT" "$s" "Program received signal SIGINT, Interrupt."
+    expect "$b Ctrl-C: stopped inside the loop, at its one instruction" "$s" "stopped eip=1000"
+    expect "$b Ctrl-C: a step from there runs the jmp back to itself" "$s" "stepped eip=1000"
+}
+
 # lab 1's hello in real mode: the loop `next: lodsb; test %al,%al; je finished; out %al,(%dx); jmp next`.
 lab1() {
     local b=$1 s=lab1-$1 next finished out
@@ -170,12 +199,12 @@ lab3() {
 }
 
 if ! command -v gdb >/dev/null; then
-    skip "everything: no gdb (scripts/install-deps.sh installs it)" 6
+    skip "everything: no gdb (scripts/install-deps.sh installs it)" 8
     echo "gdb: $passed passed, $failed failed, $skipped skipped"
     exit 0
 fi
 if ! gdb -nx -batch -ex 'echo gdb-runs\n' 2>&1 | grep -qx gdb-runs; then
-    skip "everything: gdb does not run here: $(gdb -nx -batch 2>&1 | head -n 1)" 6
+    skip "everything: gdb does not run here: $(gdb -nx -batch 2>&1 | head -n 1)" 8
     echo "gdb: $passed passed, $failed failed, $skipped skipped"
     exit 0
 fi
@@ -183,22 +212,23 @@ for b in soft kvm; do
     if [ "$b" = kvm ]; then
         dev=${MINIVMM_KVM_DEVICE:-/dev/kvm}
         if ! { [ -r "$dev" ] && [ -w "$dev" ]; }; then
-            skip "kvm: $dev does not open (no KVM here)" 3
+            skip "kvm: $dev does not open (no KVM here)" 4
             continue
         fi
         if [ "${MINIVMM_KVM_UNDER_TCG:-0}" = 1 ]; then
             # Tried: steps, registers, memory and monitor sregs matched; breakpoints never fired.
-            skip "kvm: KVM under QEMU's software CPU: its nested SVM intercepts no INT3 and fires no DR0-3 breakpoint" 3
+            skip "kvm: KVM under QEMU's software CPU: its nested SVM intercepts no INT3 and fires no DR0-3 breakpoint" 4
             continue
         fi
         if [ -d /sys/module/kvm_pvm ]; then
-            skip "kvm: this is KVM-PVM, which does not single-step or trap INT3 as KVM does (KVM inside QEMU does)" 3
+            skip "kvm: this is KVM-PVM, which does not single-step or trap INT3 as KVM does (KVM inside QEMU does)" 4
             continue
         fi
     fi
     lab1 "$b"
     lab2 "$b"
     lab3 "$b"
+    interrupt "$b"
 done
 echo "gdb: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

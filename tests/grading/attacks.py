@@ -1,5 +1,5 @@
 # Attacks on the autograder, as a hostile student would write them: each is a lab 1 submission built on the
-# starter (so an honest grade is 0/15); the grader must give it 0 and stay bounded and untouched.
+# starter (so an honest grade is 0); the grader must give it 0 and stay bounded and untouched.
 import os
 import re
 
@@ -15,8 +15,8 @@ HEADERS = """#include <fcntl.h>
 
 PASS = 'printf("[  PASSED  ] 1 test(s).\\n"); fflush(stdout);'
 
-# Name -> C code defining `static void attack(void)` (called first thing in lab1_vcpu_setup_real, which every test
-# calls) and anything it needs. {repo}, {json} are filled in.
+# Name -> C code defining `static void attack(void)` (called first thing in lab1_vcpu_setup_real, which the tests of
+# the real-mode set-up call) and anything it needs. {repo}, {json} are filled in.
 ATTACK_CODE = {
     # (b) the grader's token, wherever it is in this process's memory (the stack up to the environment): print it.
     "token-from-memory": r"""
@@ -158,6 +158,8 @@ static void attack(void)
 WHOLE_FILES = {
     "include-solution-relative": '#include "../../../../solutions/lab1-realmode/lab1_realmode.c"\n',
     "include-solution-absolute": '#include "{repo}/solutions/lab1-realmode/lab1_realmode.c"\n',
+    # Defining nothing: each lab function the file leaves out has a weak stand-in in the kit that calls the reference.
+    "define-nothing-get-reference": '#include "lab_parts.h"\n',
     "call-reference-symbols": """#include "lab_parts.h"
 int ref_lab1_vcpu_setup_real(struct mvm_vcpu *vcpu, uint64_t entry_gpa);
 int ref_lab1_exit_io(struct mvm_vcpu *vcpu, struct kvm_run *run);

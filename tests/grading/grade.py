@@ -88,11 +88,43 @@ def load_table(lab):
             fields = line.split()
             if fields[0] == "@part" and len(fields) == 3:
                 parts.append((fields[1], fields[2]))
+            elif fields[0] == "@answers" and len(fields) == 2:
+                pass  # load_answers reads it
             elif len(fields) == 4 and fields[2].isdigit() and fields[3] in ("visible", "hidden", "after_due_date"):
                 tests.append({"binary": fields[0], "name": fields[1], "max": int(fields[2]), "visibility": fields[3]})
             else:
                 raise SystemExit(f"grade: {path}:{lineno}: cannot read '{line}'")
     return parts, tests
+
+
+def load_answers(lab):
+    """The files of the handout's questions a lab collects ("@answers FILE" lines of labN.points)."""
+    path = os.path.join(REPO, "tests", "grading", f"lab{lab}.points")
+    with open(path) as f:
+        return [l.split()[1] for l in (l.split("#", 1)[0] for l in f) if l.split()[:1] == ["@answers"]
+                and len(l.split()) == 2]
+
+
+ANSWERS_KEEP = 64 << 10
+ANSWER_BLANK = "(your answer)"
+
+
+def read_answers(lab, student):
+    """Each answers file of the submission: (name, text or None when missing, answered, questions). A question is a
+    "## " heading; it is answered when its section holds more than the blank the handout put there."""
+    found = []
+    for name in load_answers(lab):
+        path = find_part(student, name)
+        if not path:
+            found.append((name, None, 0, 0))
+            continue
+        with open(path, "rb") as f:
+            text = f.read(ANSWERS_KEEP).decode("utf-8", errors="replace")
+        sections = re.split(r"^## ", text, flags=re.M)[1:]
+        answered = sum(1 for sec in sections
+                       if sec.split("\n", 1)[1:] and sec.split("\n", 1)[1].replace(ANSWER_BLANK, "").strip())
+        found.append((name, text, answered, len(sections)))
+    return found
 
 
 def lab_dir_name(lab):
@@ -455,6 +487,19 @@ def check_object(name, src, kit, deps_file, pre_file, obj, allowed_defs, api):
         raise BuildError(f"{name} is refused by the grader:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+def check_defines_all(name, obj, labdir, ref_defs):
+    """Every function the lab asks for is in the student's object. The kit links a weak stand-in for each one
+    (the plug-in's fallback, which calls the reference): a missing function would silently be the reference's."""
+    fallback = os.path.join(REF_O, "obj", "labs", labdir, "fallback.o")
+    stand_ins = {l.split()[-1] for l in run_quiet(["nm", fallback]).stdout.splitlines() if l.split()[-2:-1] == ["W"]}
+    mine = {l.split()[-1] for l in run_quiet(["nm", "-g", "--defined-only", obj]).stdout.splitlines()}
+    missing = sorted((stand_ins & ref_defs) - mine)
+    if missing:
+        raise BuildError(f"{name} does not define {', '.join(missing)}: the lab asks for every function of the "
+                         "starter file (keep the unfinished ones as the starter has them; they score 0, not the "
+                         "reference's points)")
+
+
 def build(scratch, lab, parts, student, binaries, sandbox, skip_checks=False):
     """Builds the test binaries with the student's parts in scratch/build. Returns (warnings, binary hashes);
     raises BuildError."""
@@ -509,6 +554,7 @@ def build(scratch, lab, parts, student, binaries, sandbox, skip_checks=False):
             obj_defs.add(line.split()[-1])
         if not skip_checks:
             check_object(name, src, kit, base + ".d", base + ".i", base + ".o", obj_defs, api)
+        check_defines_all(name, base + ".o", labdir, obj_defs)
         dst = os.path.join(out, "obj", "labs", labdir, "student", name[:-2] + ".o")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(base + ".o", dst)
@@ -558,6 +604,10 @@ def run_test(sandbox, scratch, bindir, guestdir, backend, test, timeout, digest)
     sandbox.own(home, writable=True)
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "TMPDIR": home, "MINIVMM_BACKEND": backend,
            "MINIVMM_GUEST_DIR": guestdir, "CMOCKA_MESSAGE_OUTPUT": "STDOUT", "MINIVMM_GRADER_VERDICT_FD": "3"}
+    if backend == "soft" and not test["binary"].startswith("test_lab6"):
+        # Guest time from the instruction count: a test cannot pass or fail by the host's timing. Not lab 6, whose
+        # tests are about wall time (pauses, a host thread republishing the clock while the guest reads it).
+        env["MINIVMM_SOFT_DETERMINISTIC"] = "1"
     status, out, verdict, timed_out = run_sandboxed(sandbox, [exe, "--only", test["name"]], home, env, timeout,
                                                     [REPO], verdict=True)
     out = out[-6000:]
@@ -666,12 +716,17 @@ def main():
 
     score = sum(r["score"] for r in results)
     total = sum(r["max"] for r in results)
+    answers = [] if args.only else read_answers(args.lab, student)
     head = []
     if build_error:
         head.append("Build failed:\n" + "\n".join("    " + l for l in build_error.splitlines()[:40]))
     if warnings:
         head.append("Compiler warnings in your files (fix them: the kit's own build treats them as errors):\n" +
                     "\n".join("    " + l for w in warnings for l in w.splitlines()[:40]))
+    for name, text, answered, questions in answers:
+        head.append(f"Answers: {name} is not in the submission (the handout's questions: submit it with your code)"
+                    if text is None else
+                    f"Answers: {name} received, {answered} of {questions} questions answered (read by the course staff)")
     print(f"Lab {args.lab} — {student} — backend {args.backend}")
     if not args.quiet:
         print(f"  sandbox: {sandbox.describe()}")
@@ -694,6 +749,8 @@ def main():
                    "status": "passed" if r["passed"] else "failed", "output": r["output"],
                    "visibility": r["visibility"]} for r in results],
     }
+    if answers:
+        gradescope["answers"] = {name: text for name, text, _, _ in answers if text is not None}
     write_json_atomically(json_path, gradescope)
     print(f"results.json: {json_path}")
     return 0 if score == total else 1

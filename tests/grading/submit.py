@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`make submit LAB=n [STUDENT=dir]`: build/submit/labN.tar.gz holding exactly the files lab n asks for (the @part
-lines of tests/grading/labN.points), taken from labs/labN-*/ or from STUDENT. Upload it to Gradescope, or hand it to
+and @answers lines of tests/grading/labN.points: your code and the handout's answers), taken from labs/labN-*/ or
+from STUDENT. Upload it to Gradescope, or hand it to
 `make grade LAB=n STUDENT=...` after unpacking: the grader reads the same files and nothing else.
 
     tests/grading/submit.py LAB [STUDENT_DIR] [--out PATH]
@@ -25,10 +26,12 @@ def main():
     src = os.path.abspath(args.student or os.path.join(grade.REPO, "labs", grade.lab_dir_name(args.lab)))
     out = os.path.abspath(args.out or os.path.join(grade.REPO, "build", "submit", f"lab{args.lab}.tar.gz"))
     files = []
-    for _, name in parts:
+    for name in [name for _, name in parts] + grade.load_answers(args.lab):
         path = grade.find_part(src, name)
         if not path:
-            print(f"submit: {name} is not in {src}", file=sys.stderr)
+            print(f"submit: {name} is not in {src}" + (" (the handout's questions: start from the starter's copy in "
+                  f"labs/{grade.lab_dir_name(args.lab)}/)" if name in grade.load_answers(args.lab) else ""),
+                  file=sys.stderr)
             return 2
         files.append((name, path))
     os.makedirs(os.path.dirname(out), exist_ok=True)

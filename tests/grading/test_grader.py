@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -32,14 +33,38 @@ GRADE = os.path.join(REPO, "tests", "grading", "grade.py")
 
 # (lab, name, file, pattern, replacement, expected score, {test: message fragment} for failed tests)
 VARIANTS = [
-    (1, "solution", None, None, None, 15, {}),
+    (1, "solution", None, None, None, 32, {}),
+    # Lab 1's typical mistakes: each test grades one part over the kit's other parts, so each costs its own points.
     (1, "cs-base-not-set", "lab1_realmode.c", r"    seg->base = \(uint64_t\)selector << 4;\n", "",
-     1, {"setup_real_low": "expected CS.selector 0 and CS.base 0", "entry_above_64k": "expected the guest to end"}),
+     27, {"setup_real_low": "expected CS.selector 0 and CS.base 0", "entry_above_64k": "expected CS.selector 0x1000",
+          "whole_vmm_runs_hello": "expected the guest to end"}),
+    (1, "base-equals-selector", "lab1_realmode.c", r"seg->base = \(uint64_t\)selector << 4;", "seg->base = selector;",
+     30, {"setup_real_selector_not_zero": "expected CS.selector 0x2000 and CS.base 0x20000"}),
+    (1, "rflags-zero", "lab1_realmode.c", r"regs.rflags = 0x2;", "regs.rflags = 0;",
+     31, {"setup_real_rflags_and_cr0": "KVM_SET_REGS was given RFLAGS 0x0"}),
+    (1, "cr0-pe-set", "lab1_realmode.c", r"(    if \(kvm_ioctl\(vcpu_fd\(vcpu\), KVM_SET_SREGS)",
+     r"    sregs.cr0 |= 1;\n\1", 31, {"setup_real_rflags_and_cr0": "CR0.PE (bit 0) set"}),
+    (1, "api-version-unchecked", "lab1_realmode.c", r"if \(version != KVM_API_VERSION\)", "if (version < 0)",
+     31, {"vm_open_checks_api_version": "KVM_GET_API_VERSION answered 11"}),
+    (1, "slot-flags-forgotten", "lab1_realmode.c", r"        \.flags = flags,\n", "",
+     31, {"mem_region_keeps_flags": "the flags (KVM_MEM_LOG_DIRTY_PAGES = 0x1) never reached"}),
+    # Mapped short, the whole VMM fails too (its IO data lies past the mapping); 28 on KVM, whose larger mapping
+    # the kit then unmaps in full under a second vCPU's feet.
+    (1, "kvm-run-mapped-short", "lab1_realmode.c", r"p = kvm_mmap\(NULL, \(size_t\)size,",
+     "p = kvm_mmap(NULL, sizeof(struct kvm_run),", (29, 28), {"vcpu_open_maps_run": "but KVM_GET_VCPU_MMAP_SIZE said"}),
+    # The system call's habit: -1 for any failure of KVM_RUN. The time limit's EINTR becomes a VMM error, and a real
+    # failure loses its errno.
+    (1, "kvm-run-returns-minus-one", "lab1_realmode.c",
+     r"if \(errno == EINTR \|\| errno == EAGAIN\)\n            return -errno;\n        return mvm_fail\(errno, \"lab1: KVM_RUN: %s\", strerror\(errno\)\);",
+     "return -1;", 30, {"enter_interrupted_is_not_an_error": "return -EINTR, it is not an error",
+                         "enter_failure_stops": "-EFAULT (return -errno)"}),
+    (1, "switch-drops-other-exits", "lab1_realmode.c", r"return vcpu_exit_default\(vcpu, run\);",
+     "return MVM_STOP_UNHANDLED;", 31, {"switch_passes_others_on": "pass it to vcpu_exit_default()"}),
     (1, "infinite-loop", "lab1_realmode.c", r"return MVM_STOP_HLT;", "for (;;) { }",
-     9, {"halt_is_one_exit": "timed out", "rep_insw": "timed out"}),
+     30, {"halt_is_one_exit": "timed out", "switch_passes_others_on": "timed out"}),
     (1, "null-dereference", "lab1_realmode.c", r"(    bool is_write = run->io.direction == KVM_EXIT_IO_OUT;\n)",
      r"\1    if (run->io.port == 0x500) *(volatile int *)(uintptr_t)run->io.count = 0;\n",
-     9, {"hello_serial": "SIGSEGV", "arith_checks_pass": "SIGSEGV"}),
+     24, {"hello_serial": "SIGSEGV", "arith_checks_pass": "SIGSEGV"}),
     (1, "build-error", "lab1_realmode.c", r"return MVM_STOP_HLT;", "return MVM_STOP_HLT",
      0, {"setup_real_low": "build failed", "hello_serial": "build failed"}),
     (1, "fake-pass-line", "lab1_realmode.c", r"return MVM_STOP_HLT;",
@@ -146,8 +171,8 @@ def check_messages_once(tmp, backend, results):
     make_variant(solution_dir(1), sub, "lab1_realmode.c", r"(    bool is_write = run->io.direction == KVM_EXIT_IO_OUT;\n)",
                  r"\1    int unused_here;\n")
     rc, text, res = grade(1, sub, backend, tmp)
-    check("lab1 with a warning: 15/15, the warning shown once at the top",
-          res["score"] == 15 and text.count("warning: unused variable") == 1
+    check("lab1 with a warning: 32/32, the warning shown once at the top",
+          res["score"] == 32 and text.count("warning: unused variable") == 1
           and text.index("unused_here") < text.index("PASS")
           and "unused_here" in res["output"], text[-1200:], results)
     sub = os.path.join(tmp, "lab1-error")
@@ -160,6 +185,40 @@ def check_messages_once(tmp, backend, results):
     res = json.load(open(out_json))
     check("grade.py --only hello_serial runs that test alone", p.returncode == 0 and
           [t["name"] for t in res["tests"]] == ["hello_serial"] and res["score"] == 2, p.stdout[-600:], results)
+
+
+def check_submit_and_answers(tmp, backend, results):
+    """make submit packs exactly the lab's files and its answers; every lab has an answers file with the handout's
+    questions; the grader counts the answered ones and hands the text to results.json."""
+    out = os.path.join(tmp, "lab1.tar.gz")
+    p = subprocess.run([sys.executable, os.path.join(REPO, "tests", "grading", "submit.py"), "1", starter_dir(1),
+                        "--out", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    names = sorted(tarfile.open(out).getnames()) if p.returncode == 0 else []
+    check("make submit LAB=1: exactly lab1_realmode.c and answers.md", names == ["answers.md", "lab1_realmode.c"],
+          p.stdout + str(names), results)
+    for lab in range(1, 7):
+        readme = open(os.path.join(starter_dir(lab), "README.md")).read()
+        asked = len(re.findall(r"^\d+\. ", readme.split("## Questions", 1)[-1], re.M))
+        path = os.path.join(starter_dir(lab), "answers.md")
+        got = len(re.findall(r"^## ", open(path).read(), re.M)) if os.path.exists(path) else 0
+        check(f"lab{lab} answers.md holds the handout's {asked} questions", asked > 0 and got == asked,
+              f"{got} in {path}", results)
+    hint = subprocess.run(["make", "-s", "-C", REPO, "hint", "LAB=1", "STEP=6"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    nohint = subprocess.run(["make", "-s", "-C", REPO, "hint", "LAB=1", "STEP=99"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    check("make hint LAB=1 STEP=6 gives step 6's formulas; STEP=99 says which steps have hints",
+          hint.returncode == 0 and "selector << 4" in hint.stdout and nohint.returncode != 0
+          and "has no hint for step 99" in nohint.stdout, hint.stdout[-300:] + nohint.stdout[-300:], results)
+    sub = os.path.join(tmp, "lab1-answers")
+    make_variant(solution_dir(1), sub, None, None, None)
+    text = open(os.path.join(starter_dir(1), "answers.md")).read()
+    with open(os.path.join(sub, "answers.md"), "w") as f:
+        f.write(text.replace("\n(your answer)\n", "\nThe OUT of GUEST_DONE on the test port.\n", 1))
+    rc, out_text, res = grade(1, sub, backend, tmp)
+    check("the grader reports 1 answered question of lab 1 and keeps the text in results.json",
+          "answers.md received, 1 of" in out_text and "GUEST_DONE on the test port" in res.get("answers", {}).get(
+              "answers.md", ""), out_text[-600:], results)
 
 
 def check_starters(tmp, backend, results):
@@ -260,10 +319,10 @@ def class_submissions(base, n=50):
         dst = os.path.join(base, name)
         if kind[0] == "starter":
             shutil.copytree(starter_dir(1), dst)
-            want[name] = 0
+            want[name] = (0,)
         else:
             make_variant(solution_dir(1), dst, kind[2], kind[3], kind[4])
-            want[name] = kind[5]
+            want[name] = kind[5] if isinstance(kind[5], tuple) else (kind[5],)
         if i % 3 == 1:  # the file one folder down, as a zip from a student's tree often has it
             os.makedirs(os.path.join(dst, "labs", "lab1-realmode"))
             os.rename(os.path.join(dst, "lab1_realmode.c"), os.path.join(dst, "labs", "lab1-realmode", "lab1_realmode.c"))
@@ -287,7 +346,7 @@ def check_class(tmp, backend, results, n=50, jobs=2):
         with open(book) as f:
             rows = {r["student"]: r for r in csv.DictReader(f)}
     _, tests = load_points(1)
-    wrong = [s for s, w in want.items() if s not in rows or int(rows[s]["total"]) != w or
+    wrong = [s for s, w in want.items() if s not in rows or int(rows[s]["total"]) not in w or
              sum(int(rows[s][t]) for t in tests) != int(rows[s]["total"])]
     check(f"grade-all: {n} submissions, gradebook.csv has each student's expected total and per-test points "
           f"({wall:.0f} s, {wall / n:.1f} s per submission with {jobs} jobs)",
@@ -443,6 +502,7 @@ def main():
         if "starters" in parts:
             check_starters(tmp, args.backend, results)
             check_messages_once(tmp, args.backend, results)
+            check_submit_and_answers(tmp, args.backend, results)
         if "attacks" in parts:
             table["attacks"] = check_attacks(tmp, args.backend, results)
         if "runtime" in parts:

@@ -1,6 +1,7 @@
 /* Integration-test harness: run a built guest on the chosen backend and capture everything it did. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,22 @@ const char *harness_backend_name(void)
 void harness_guest_path(const char *name, char *buf, size_t len)
 {
     const char *dir = getenv("MINIVMM_GUEST_DIR");
+    char exe[PATH_MAX];
+    ssize_t n;
 
-    snprintf(buf, len, "%s/%s.bin", dir && *dir ? dir : "build/guests", name);
+    if (dir && *dir) {
+        snprintf(buf, len, "%s/%s.bin", dir, name);
+        return;
+    }
+    /* A test binary lives in O/tests/ and its guests in O/guests/, whatever O= the build used. */
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        *strrchr(exe, '/') = '\0';
+        snprintf(buf, len, "%s/../guests/%s.bin", exe, name);
+        return;
+    }
+    snprintf(buf, len, "build/guests/%s.bin", name);
 }
 
 static int slurp(const char *path, void **data, size_t *len)
@@ -70,7 +85,7 @@ static int run_code_in_mode(const void *code, size_t len, uint64_t load_gpa, uin
     const struct mvm_backend *be;
     struct mvm_vm *vm = NULL;
     struct mvm_vcpu *vcpu;
-    struct mvm_run_opts opts = {.max_exits = 100000, .max_ms = 5000};
+    struct mvm_run_opts opts = {.max_exits = 100000, .max_ms = 10000};
     FILE *console, *exits;
     int rc;
 
@@ -144,8 +159,9 @@ int harness_run_guest_mode(const char *name, enum harness_mode mode, harness_vm_
     rc = slurp(path, &code, &len);
     if (rc < 0) {
         memset(run, 0, sizeof(*run));
-        snprintf(run->error, sizeof(run->error), "cannot read guest image %s: %s (run 'make guests')", path,
-                 strerror(-rc));
+        snprintf(run->error, sizeof(run->error),
+                 "cannot read guest image %s: %s (build the guests with 'make guests', with the same O= as this test)",
+                 path, strerror(-rc));
         return rc;
     }
     rc = run_code_in_mode(code, len, MVM_BOOT_LOAD_GPA, MVM_BOOT_LOAD_GPA, mode, hook, opaque, run);

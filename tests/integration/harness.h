@@ -23,7 +23,8 @@ struct guest_run {
 /* The backend named by $MINIVMM_BACKEND (auto|kvm|soft; default auto). */
 const char *harness_backend_name(void);
 
-/* Path of built-in guest `name` (e.g. "lab1/hello"): $MINIVMM_GUEST_DIR, else build/guests. */
+/* Path of built-in guest `name` (e.g. "lab1/hello"): $MINIVMM_GUEST_DIR, else the guests/ beside the test binary's
+ * directory (O/tests/test_x -> O/guests/), so a build with O=dir finds its own guests. */
 void harness_guest_path(const char *name, char *buf, size_t len);
 
 /*

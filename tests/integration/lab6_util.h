@@ -22,6 +22,7 @@ enum lab6_host_action {
     LAB6_HOST_NONE,
     LAB6_HOST_PAUSE,     /* at half the reads, pause the VM for pause_ms */
     LAB6_HOST_REPUBLISH, /* from half the reads, re-publish the page as fast as possible from this thread */
+    LAB6_HOST_MIGRATE,   /* at half the reads, pause the VM for pause_ms and move it to a TSC of tsc_khz */
 };
 
 /* A lab 6 guest run: parameters in, results and the page as the guest left them out. */
@@ -30,6 +31,8 @@ struct lab6_run {
     enum lab6_host_action action;
     uint32_t pause_ms;
     bool clock_runs;
+    uint32_t tsc_khz;              /* LAB6_HOST_MIGRATE's new rate */
+    struct mvm_steal_params steal; /* lab6/steal's parameters in, its results out */
     /* Out: */
     struct pvclock_vcpu_time_info page;
     uint64_t publishes;  /* LAB6_HOST_REPUBLISH: pages written by the test's thread */
@@ -123,6 +126,8 @@ static inline void *lab6_host_thread(void *arg)
         return NULL;
     if (r->action == LAB6_HOST_PAUSE)
         vcpu_pause_request(vm_vcpu_get(r->vm, 0), r->pause_ms, r->clock_runs);
+    else if (r->action == LAB6_HOST_MIGRATE && r->tsc_khz)
+        vcpu_pause_migrate(vm_vcpu_get(r->vm, 0), r->pause_ms, r->clock_runs, r->tsc_khz);
     else
         lab6_republish(r, p);
     return NULL;
@@ -161,6 +166,7 @@ static inline void probe_destroy(struct mvm_device *dev)
     r->thread_started = false;
     if (p) {
         r->params = *p;
+        vm_read(r->vm, MVM_STEAL_PARAMS_GPA, &r->steal, sizeof(r->steal));
         page = vm_gpa_to_hva(r->vm, p->page_gpa, sizeof(r->page));
         if (page)
             memcpy(&r->page, page, sizeof(r->page));
@@ -194,6 +200,8 @@ static inline int lab6_hook(struct mvm_vm *vm, void *opaque)
         r->params.flags |= MVM_PVC_P_WAIT;
     rc = vm_write(vm, MVM_PVCLOCK_PARAMS_GPA, &r->params, sizeof(r->params));
     if (rc == 0)
+        rc = vm_write(vm, MVM_STEAL_PARAMS_GPA, &r->steal, sizeof(r->steal));
+    if (rc == 0)
         rc = vm_device_add(vm, &lab6_probe_ops, MVM_BUS_PIO, LAB6_PROBE_PORT, 1, r, NULL);
     if (rc == 0 && r->action != LAB6_HOST_NONE) {
         rc = -pthread_create(&r->thread, NULL, lab6_host_thread, r);
@@ -202,11 +210,135 @@ static inline int lab6_hook(struct mvm_vm *vm, void *opaque)
     return rc;
 }
 
+/*
+ * A new vCPU's TSC rate on the backend under test (KVM_GET_TSC_KHZ: the host's), from a VM of its own: a vCPU
+ * ioctl on the running vCPU from another thread would wait for its KVM_RUN to return (KVM's vCPU mutex). 0 on
+ * failure.
+ */
+static inline uint32_t lab6_host_tsc_khz(void)
+{
+    const struct mvm_backend *be;
+    struct mvm_vm *vm = NULL;
+    struct mvm_vcpu *vcpu;
+    int khz = -1;
+
+    if (mvm_backend_pick(harness_backend_name(), &be) == 0 && vm_create(be, &vm) == 0 && vcpu_create(vm, 0, &vcpu) == 0)
+        khz = vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL, "KVM_GET_TSC_KHZ");
+    if (vm)
+        vm_destroy(vm);
+    return khz > 0 ? (uint32_t)khz : 0;
+}
+
 /* Runs lab6/clock in long mode with r's parameters and host action; r->params and r->page hold what it left. */
 static inline void lab6_run_clock(struct lab6_run *r, struct guest_run *run)
 {
     harness_run_guest_mode("lab6/clock", HARNESS_MODE_LONG, lab6_hook, r, run);
     r->vm = NULL;
+}
+
+/* The same for another lab 6 guest (lab6/steal: r->steal holds its results). */
+static inline void lab6_run_guest(struct lab6_run *r, const char *guest, struct guest_run *run)
+{
+    harness_run_guest_mode(guest, HARNESS_MODE_LONG, lab6_hook, r, run);
+    r->vm = NULL;
+}
+
+/*
+ * Steps lab6_steal_publish(st, add) over a page holding `old` (version and steal) one instruction at a time:
+ * while the version is even, steal must be the old value (old version) or the new one (the final version);
+ * the version must pass through odd. On failure the test fails naming what was seen.
+ */
+struct lab6_ss_steal {
+    volatile struct kvm_steal_time *st;
+    uint32_t old_version, final_version;
+    uint64_t old_steal, new_steal;
+    unsigned steps;
+    bool saw_odd;
+    char why[300];
+};
+static struct lab6_ss_steal *lab6_ss_steal_cur;
+
+static inline void lab6_ss_steal_trap(int sig, siginfo_t *si, void *ctx)
+{
+    struct lab6_ss_steal *s = lab6_ss_steal_cur;
+    uint32_t v = s->st->version;
+    uint64_t steal = s->st->steal;
+
+    (void)sig;
+    (void)si;
+    (void)ctx;
+    s->steps++;
+    if (s->why[0])
+        return;
+    if (v & 1)
+        s->saw_odd = true;
+    else if (v == s->old_version && steal != s->old_steal)
+        snprintf(s->why, sizeof(s->why),
+                 "at instruction %u steal was %llu while the version was still %u (even, the "
+                 "old one): a guest reading then takes a half-done update for a finished one",
+                 s->steps, (unsigned long long)steal, v);
+    else if (v == s->final_version && steal != s->new_steal)
+        snprintf(s->why, sizeof(s->why),
+                 "at instruction %u the version was already %u (even, final) but steal was "
+                 "%llu, not %llu",
+                 s->steps, v, (unsigned long long)steal, (unsigned long long)s->new_steal);
+    else if (v != s->old_version && v != s->final_version)
+        snprintf(s->why, sizeof(s->why),
+                 "at instruction %u the version was %u: from %u it must go to %u (odd) then "
+                 "%u (even), nothing else",
+                 s->steps, v, s->old_version, s->final_version - 1, s->final_version);
+}
+
+static inline void lab6_steal_checked(uint32_t version, uint64_t steal, uint64_t add, const char *what)
+{
+    static struct kvm_steal_time page __attribute__((aligned(64)));
+    struct sigaction sa, prev;
+    struct lab6_ss_steal s;
+
+    memset(&s, 0, sizeof(s));
+    memset(&page, 0, sizeof(page));
+    page.version = version;
+    page.steal = steal;
+    page.flags = 0x5a5a5a5a; /* not the writer's: must stay */
+    s.st = &page;
+    s.old_version = version;
+    s.final_version = ((version + 1) | 1) + 1;
+    s.old_steal = steal;
+    s.new_steal = steal + add;
+    lab6_ss_steal_cur = &s;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = lab6_ss_steal_trap;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTRAP, &sa, &prev);
+    __asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+    lab6_steal_publish(&page, add);
+    __asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+    sigaction(SIGTRAP, &prev, NULL);
+    if (s.why[0])
+        fail_msg("%s: lab6_steal_publish broke the version protocol: %s", what, s.why);
+    if (page.version != s.final_version || page.steal != s.new_steal || page.flags != 0x5a5a5a5a)
+        fail_msg("%s: after lab6_steal_publish(+%llu) over version %u, steal %llu, the page must hold version %u "
+                 "((v + 1) | 1, then + 1) and steal %llu, other fields untouched; it holds version %u, steal %llu, "
+                 "flags 0x%x",
+                 what, (unsigned long long)add, version, (unsigned long long)steal, s.final_version,
+                 (unsigned long long)s.new_steal, page.version, (unsigned long long)page.steal, page.flags);
+    if (!s.saw_odd)
+        fail_msg("%s: the version was never odd during lab6_steal_publish (%u instructions stepped): the guest "
+                 "cannot tell an update in progress from a finished one",
+                 what, s.steps);
+}
+
+/*
+ * True (with the reason printed) where the backend under test is KVM-PVM (a loaded kvm_pvm module): a
+ * paravirtual KVM without SVM/VMX, not KVM's behaviour for `what`; KVM inside QEMU is the reference there.
+ */
+static inline bool lab6_kvm_pvm(const char *what)
+{
+    if (strcmp(harness_backend_name(), "kvm") || access("/sys/module/kvm_pvm", F_OK) != 0)
+        return false;
+    printf("skipped: /dev/kvm is KVM-PVM, which does not do %s as KVM does (KVM inside QEMU does)\n", what);
+    return true;
 }
 
 /* Reads for a test loop: soft_reads on the soft backend; 20000 where RDTSC itself may trap (KVM-PVM: ~50 us). */

@@ -155,7 +155,7 @@ static void clock_agrees_with_kvmclock(void **state)
 static void pause_case(bool clock_runs)
 {
     struct lab6_run r = {
-        .params = {.reads = lab6_reads(2000000)}, .action = LAB6_HOST_PAUSE, .pause_ms = 300, .clock_runs = clock_runs};
+        .params = {.reads = lab6_reads(1000000)}, .action = LAB6_HOST_PAUSE, .pause_ms = 300, .clock_runs = clock_runs};
     struct guest_run run;
     const char *mode = clock_runs ? "jumps by the pause" : "stands still";
     unsigned long long pause_ns;
@@ -203,13 +203,162 @@ static void pause_time_jumps(void **state)
     pause_case(true);
 }
 
+/*
+ * kvmclock across a "stop" pause: KVM_SET_CLOCK puts KVM's clock back, and KVM publishes its page again at once
+ * (KVM_REQ_CLOCK_UPDATE), so the guest's kvmclock stands still over the pause as lab 6's page does: the guest
+ * keeps comparing the two and asserts they stay within 1 ms (a page left alone would be 300 ms ahead).
+ */
+static void kvmclock_follows_set_clock(void **state)
+{
+    struct lab6_run r = {.params = {.reads = lab6_reads(400000), .flags = MVM_PVC_P_KVMCLOCK},
+                         .action = LAB6_HOST_PAUSE,
+                         .pause_ms = 300};
+    struct guest_run run;
+
+    (void)state;
+    lab6_run_clock(&r, &run);
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    if (run.res.pauses != 1 || r.params.republished != 1 || !strstr(run.console, "kvmclock: read beside it"))
+        fail_msg(
+            "expected one pause, one publish of lab 6's page and kvmclock compared; got %u pauses, %llu publishes, "
+            "console:\n%s",
+            run.res.pauses, (unsigned long long)r.params.republished, run.console);
+    print_message("a 300 ms pause with time standing still: pvclock and kvmclock at most %llu ns apart over the run\n",
+                  (unsigned long long)r.params.kvm_diff_max);
+    harness_free(&run);
+}
+
+/* Whether the backend under test can run a guest TSC at another rate (KVM_CAP_TSC_CONTROL). */
+static bool tsc_scaling(void)
+{
+    const struct mvm_backend *be;
+    int fd, cap = 0;
+
+    if (mvm_backend_pick(harness_backend_name(), &be) == 0 && (fd = be->open_dev()) >= 0) {
+        cap = be->ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL);
+        be->close(fd);
+    }
+    return cap > 0;
+}
+
+/*
+ * A "migration" in the middle of the reads: the VM pauses, its TSC moves to 1.5 times its rate (KVM_SET_TSC_KHZ,
+ * IA32_TSC put back), and resumes. Lab 6's page is published once more, with the scale of the new rate, and
+ * time neither goes backwards nor moves by more than the TSC did (time stands still over the pause). Where the
+ * backend cannot scale the TSC (KVM in QEMU), the new host has the same rate: the rest is checked the same.
+ */
+static void migration_keeps_time_monotonic(void **state)
+{
+    struct lab6_run r = {.params = {.reads = lab6_reads(1000000), .flags = MVM_PVC_P_KVMCLOCK},
+                         .action = LAB6_HOST_MIGRATE,
+                         .pause_ms = 100};
+    struct guest_run run;
+    uint32_t mul = 0;
+    int8_t shift = 0;
+    bool scaled;
+
+    (void)state;
+    scaled = tsc_scaling();
+    r.tsc_khz = lab6_host_tsc_khz();
+    if (scaled)
+        r.tsc_khz = r.tsc_khz / 2 * 3; /* 1.5 times the rate; without scaling, the same rate */
+    if (!r.tsc_khz)
+        fail_msg("KVM_GET_TSC_KHZ gave no rate: %s", mvm_error());
+    lab6_run_clock(&r, &run);
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    lab6_expect_exits(&run, "a migration is no exit (KVM_RUN returns -EINTR)");
+    if (run.res.pauses != 1)
+        fail_msg("expected one pause with a migration to a %u kHz TSC; the run took %u pauses", r.tsc_khz,
+                 run.res.pauses);
+    if (r.params.backwards || r.params.republished != 1)
+        fail_msg("across a migration to a %u kHz TSC: %llu reads went backwards, the page was published %llu times "
+                 "during the reads (once expected, at the resume)",
+                 r.tsc_khz, (unsigned long long)r.params.backwards, (unsigned long long)r.params.republished);
+    lab6_tsc_scale((uint64_t)r.tsc_khz * 1000, &mul, &shift);
+    if (r.page.tsc_to_system_mul != mul || r.page.tsc_shift != shift)
+        fail_msg("after the migration the page must carry the scale of the new %u kHz TSC (mul %u, shift %d); it has "
+                 "mul %u, shift %d: the resume must read the rate again (KVM_GET_TSC_KHZ) and recompute it",
+                 r.tsc_khz, mul, shift, r.page.tsc_to_system_mul, r.page.tsc_shift);
+    if (r.params.step_ns > r.params.step_tsc_ns)
+        fail_msg("time stands still over the migration's pause: across it time moved %llu ns, more than the TSC "
+                 "did (%llu ns at the new scale)",
+                 (unsigned long long)r.params.step_ns, (unsigned long long)r.params.step_tsc_ns);
+    print_message("migration to a %u kHz TSC%s after %llu reads: page scale mul %u, shift %d, %llu reads in all, "
+                  "none backwards; kvmclock beside it at most %llu ns apart\n",
+                  r.tsc_khz, scaled ? "" : " (the same rate: this backend cannot scale the TSC)",
+                  (unsigned long long)r.params.reads / 2, mul, shift, (unsigned long long)r.params.reads,
+                  (unsigned long long)r.params.kvm_diff_max);
+    harness_free(&run);
+}
+
+static void steal_publish_protocol(void **state)
+{
+    (void)state;
+    lab6_steal_checked(0, 0, 0, "the first update of a zeroed page (version 0 -> 1 -> 2, steal stays 0)");
+    lab6_steal_checked(4, 1000000, 250000, "adding 250 us to 1 ms over version 4");
+    lab6_steal_checked(7, 5, 1ull << 40, "an update over an odd version 7 (a writer cut off: 9, then 10)");
+}
+
+/*
+ * lab6/steal: its steal page registered and brought up to date at every round; at half the rounds the VM pauses
+ * for 300 ms with guest time jumping over it: the resume adds the pause (less nothing: steal is at least the
+ * pause, within the pause's own measure), and steal never goes down on either page (lab 6's, and KVM's where
+ * CPUID offers MSR_KVM_STEAL_TIME).
+ */
+static void pause_adds_steal(void **state)
+{
+    struct lab6_run r = {.params = {.reads = 8},
+                         .steal = {.spin_us = 2000},
+                         .action = LAB6_HOST_PAUSE,
+                         .pause_ms = 300,
+                         .clock_runs = true};
+    struct guest_run run;
+    uint64_t added, pause_ns;
+
+    (void)state;
+    lab6_run_guest(&r, "lab6/steal", &run);
+    pause_ns = run.res.paused_ns;
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    if (run.res.pauses != 1)
+        fail_msg("expected one pause at half the rounds, the run took %u", run.res.pauses);
+    added = r.steal.after_wait_ns - r.steal.before_wait_ns;
+    if (r.steal.after_wait_ns < r.steal.before_wait_ns || added < pause_ns)
+        fail_msg("a pause of %llu ns with guest time jumping over it must add at least that much steal at the "
+                 "resume (the vCPU could not run); steal went from %llu to %llu ns",
+                 (unsigned long long)pause_ns, (unsigned long long)r.steal.before_wait_ns,
+                 (unsigned long long)r.steal.after_wait_ns);
+    if (r.steal.backwards || (r.steal.version & 1) || r.steal.last_ns < r.steal.after_wait_ns)
+        fail_msg("steal went down %llu times, or the page ended odd (version %u) or below the resume's value",
+                 (unsigned long long)r.steal.backwards, r.steal.version);
+    if (r.steal.has_kvm && !lab6_kvm_pvm("MSR_KVM_STEAL_TIME (it leaves the page unwritten)") &&
+        ((r.steal.kvm_version_first & 1) || r.steal.kvm_version_first == 0 || (r.steal.kvm_version & 1) ||
+         r.steal.kvm_last_ns < r.steal.kvm_first_ns))
+        fail_msg("KVM's steal page (MSR_KVM_STEAL_TIME): version %u right after the WRMSR and %u at the end (both "
+                 "even and non-zero expected: KVM writes it before the guest runs on), steal from %llu to %llu ns",
+                 r.steal.kvm_version_first, r.steal.kvm_version, (unsigned long long)r.steal.kvm_first_ns,
+                 (unsigned long long)r.steal.kvm_last_ns);
+    print_message("pause of %llu ns: lab 6's steal rose by %llu ns across it; KVM's steal time %s (%llu ns over the "
+                  "run: run delay only, a pause is not steal to KVM)\n",
+                  (unsigned long long)pause_ns, (unsigned long long)added, r.steal.has_kvm ? "on" : "not offered",
+                  (unsigned long long)(r.steal.kvm_last_ns - r.steal.kvm_first_ns));
+    harness_free(&run);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tsc_scale_matches_kvm),     cmocka_unit_test(scale_delta_96bit),
-        cmocka_unit_test(publish_version_protocol),  cmocka_unit_test(resume_continuous_and_jump),
-        cmocka_unit_test(guest_reads_without_exits), cmocka_unit_test(clock_agrees_with_kvmclock),
-        cmocka_unit_test(pause_time_stands_still),   cmocka_unit_test(pause_time_jumps),
+        cmocka_unit_test(tsc_scale_matches_kvm),
+        cmocka_unit_test(scale_delta_96bit),
+        cmocka_unit_test(publish_version_protocol),
+        cmocka_unit_test(resume_continuous_and_jump),
+        cmocka_unit_test(guest_reads_without_exits),
+        cmocka_unit_test(clock_agrees_with_kvmclock),
+        cmocka_unit_test(pause_time_stands_still),
+        cmocka_unit_test(pause_time_jumps),
+        cmocka_unit_test(migration_keeps_time_monotonic),
+        cmocka_unit_test(steal_publish_protocol),
+        cmocka_unit_test(pause_adds_steal),
+        cmocka_unit_test(kvmclock_follows_set_clock),
     };
 
     return harness_main(argc, argv, "lab6", tests, sizeof(tests) / sizeof(tests[0]));

@@ -53,11 +53,11 @@ static void supported_fixups(void **state)
     (void)state;
     memset(r, 0xff, sizeof r);
     soft_cpuid_supported_fixup(1, r);
-    assert_int_equal(r[1], 0x0000ffffu);                             /* APIC ID: the VMM's */
-    assert_int_equal(r[2], ~((1u << 21) | (1u << 24) | (1u << 27))); /* no x2APIC, TSC deadline, OSXSAVE */
+    assert_int_equal(r[1], 0x0000ffffu);                /* APIC ID: the VMM's */
+    assert_int_equal(r[2], ~((1u << 24) | (1u << 27))); /* x2APIC offered (as KVM); no TSC deadline, OSXSAVE */
     r[2] = 0;
     soft_cpuid_supported_fixup(1, r);
-    assert_int_equal(r[2], 1u << 31); /* the hypervisor bit */
+    assert_int_equal(r[2], (1u << 31) | (1u << 21)); /* the hypervisor and x2APIC bits */
     memset(r, 0, sizeof r);
     soft_cpuid_supported_fixup(0x80000001, r);
     assert_int_equal(r[3], 1u << 29); /* long mode */
@@ -81,7 +81,8 @@ static void supported_table(void **state)
     assert_string_equal(name, "KVMKVMKVM");
     const struct kvm_cpuid_entry2 *feat = soft_cpuid_find(tab, n, 0x40000001, 0);
     assert_non_null(feat);
-    assert_int_equal(feat->eax, (1u << 0) | (1u << 3) | (1u << 24)); /* CLOCKSOURCE, CLOCKSOURCE2, STABLE */
+    /* CLOCKSOURCE, CLOCKSOURCE2, STEAL_TIME, CLOCKSOURCE_STABLE_BIT */
+    assert_int_equal(feat->eax, (1u << 0) | (1u << 3) | (1u << 5) | (1u << 24));
     const struct kvm_cpuid_entry2 *l1 = soft_cpuid_find(tab, n, 1, 0);
     assert_non_null(l1);
     assert_true(l1->ecx & (1u << 31));

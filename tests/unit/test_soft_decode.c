@@ -227,13 +227,80 @@ static void segment_changing_instructions(void **state)
     assert_false(soft_insn_changes_segs(lone_0f, sizeof lone_0f));
 }
 
+/* Memory operands for the unaligned-read finder (soft_mmio_split.c): registers, scale, displacement, segment. */
+static void memory_operands(void **state)
+{
+    (void)state;
+    struct soft_memop m;
+    static const uint8_t esi_m2[] = {0x8b, 0x46, 0xfe}, moffs[] = {0xa1, 0xfe, 0xff, 0x1f, 0x00};
+    static const uint8_t bp16[] = {0x8b, 0x46, 0x02}, sib64[] = {0x48, 0x8b, 0x04, 0x8b};
+    static const uint8_t rip64[] = {0x8b, 0x05, 0x10, 0x00, 0x00, 0x00}, movdqu[] = {0xf3, 0x0f, 0x6f, 0x43, 0x20};
+    static const uint8_t fs64[] = {0x64, 0x8b, 0x04, 0x25, 0x08, 0x00, 0x00, 0x00}, reg[] = {0x89, 0xc0};
+    assert_true(soft_decode_memop(esi_m2, sizeof esi_m2, 4, &m));
+    assert_int_equal(m.base, 6);
+    assert_int_equal(m.index, -1);
+    assert_int_equal(m.disp, -2);
+    assert_int_equal(m.seg, R_DS);
+    assert_int_equal(m.len, 3);
+    assert_int_equal(m.size, 4);
+    assert_true(soft_decode_memop(moffs, sizeof moffs, 4, &m));
+    assert_int_equal(m.base, -1);
+    assert_int_equal(m.disp, 0x1ffffe);
+    assert_true(soft_decode_memop(bp16, sizeof bp16, 2, &m));
+    assert_int_equal(m.base, 5);
+    assert_int_equal(m.seg, R_SS);
+    assert_int_equal(m.asize, 2);
+    assert_int_equal(m.size, 2);
+    assert_true(soft_decode_memop(sib64, sizeof sib64, 8, &m));
+    assert_int_equal(m.base, 3);
+    assert_int_equal(m.index, 1);
+    assert_int_equal(m.scale, 4);
+    assert_int_equal(m.size, 8);
+    assert_true(soft_decode_memop(rip64, sizeof rip64, 8, &m));
+    assert_int_equal(m.base, SOFT_MEMOP_RIP);
+    assert_int_equal(m.disp, 0x10);
+    assert_int_equal(m.len, 6);
+    assert_true(soft_decode_memop(movdqu, sizeof movdqu, 4, &m));
+    assert_int_equal(m.base, 3);
+    assert_int_equal(m.disp, 0x20);
+    assert_true(soft_decode_memop(fs64, sizeof fs64, 8, &m));
+    assert_int_equal(m.base, -1);
+    assert_int_equal(m.index, -1);
+    assert_int_equal(m.seg, R_FS);
+    assert_int_equal(m.disp, 8);
+    assert_false(soft_decode_memop(reg, sizeof reg, 4, &m));
+}
+
+/* rep ins batches, against what real KVM 6.1 gave for probes/strbatch16 and strmmio32. */
+static void ins_batches(void **state)
+{
+    (void)state;
+    assert_int_equal(soft_ins_batch(0x2000, false, 1, 1030), 1024); /* the 1 KiB read-ahead */
+    assert_int_equal(soft_ins_batch(0x2400, false, 1, 6), 6);
+    assert_int_equal(soft_ins_batch(0x3f01, false, 2, 300), 255); /* 255 bytes left: 255 words */
+    assert_int_equal(soft_ins_batch(0x4ff8, false, 4, 10), 8);
+    assert_int_equal(soft_ins_batch(0x6000, false, 4, 700), 256);
+    assert_int_equal(soft_ins_batch(0x5004, true, 1, 20), 4); /* DF=1: the offset in the page */
+    assert_int_equal(soft_ins_batch(0x5000, true, 1, 16), 1); /* offset 0: none, so one */
+    assert_int_equal(soft_ins_batch(0x4fff, true, 1, 15), 15);
+    assert_int_equal(soft_ins_batch(0x0ff0, false, 1, 40), 16); /* DI without the ES base */
+    assert_int_equal(soft_ins_batch(0x1fffff, false, 2, 4), 1);
+    assert_int_equal(soft_ins_batch(0x1ffffc, false, 4, 3), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(len_plain_and_immediates), cmocka_unit_test(len_modrm_sib_and_address_sizes),
-        cmocka_unit_test(len_io_and_failures),      cmocka_unit_test(io_insn_prefixes),
-        cmocka_unit_test(io_tail_read_backwards),   cmocka_unit_test(io_address_sizes),
-        cmocka_unit_test(access_segments),          cmocka_unit_test(segment_changing_instructions),
+        cmocka_unit_test(ins_batches),
+        cmocka_unit_test(memory_operands),
+        cmocka_unit_test(len_plain_and_immediates),
+        cmocka_unit_test(len_modrm_sib_and_address_sizes),
+        cmocka_unit_test(len_io_and_failures),
+        cmocka_unit_test(io_insn_prefixes),
+        cmocka_unit_test(io_tail_read_backwards),
+        cmocka_unit_test(io_address_sizes),
+        cmocka_unit_test(access_segments),
+        cmocka_unit_test(segment_changing_instructions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,9 +201,52 @@ static void rewritten_code_runs(void **state)
     vm1_destroy(&g);
 }
 
+/*
+ * KVM's INIT after a triple fault (kvm_vcpu_reset): RDX holds CPUID leaf 1's EAX from the table the VMM
+ * installed, here a made-up signature; and KVM_SET_SREGS refuses a CR4 bit KVM does not allow (-EINVAL).
+ */
+static void shutdown_reset_signature(void **state)
+{
+    (void)state;
+    /* protected mode: lidt [0x100c] (limit 0); int3 -> #GP -> #DF -> shutdown */
+    static const uint8_t code[] = {0x0f, 0x01, 0x1d, 0x0c, 0x10, 0x00, 0x00, 0xcc, 0xf4,
+                                   0x90, 0x90, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    struct vm1 g;
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    vm1_create(&g);
+    struct {
+        struct kvm_cpuid2 c;
+        struct kvm_cpuid_entry2 e[64];
+    } t = {.c.nent = 64};
+    assert_int_equal(vcpu_ioctl(g.vcpu, KVM_GET_CPUID2, &t, "KVM_GET_CPUID2"), 0);
+    bool found = false;
+    for (uint32_t i = 0; i < t.c.nent; i++)
+        if (t.e[i].function == 1) {
+            t.e[i].eax = 0x000a0f12; /* family 0x19 + 0xa, model 0x01 .. */
+            found = true;
+        }
+    assert_true(found);
+    assert_int_equal(vcpu_ioctl(g.vcpu, KVM_SET_CPUID2, &t, "KVM_SET_CPUID2"), 0);
+    assert_int_equal(vm_write(g.vm, MVM_BOOT_LOAD_GPA, code, sizeof(code)), 0);
+    assert_int_equal(vm1_setup(&g, 1), 0);
+    struct mvm_run_opts o = {.max_exits = 10, .max_ms = 2000};
+    struct mvm_run_result r;
+    vcpu_run(g.vcpu, &o, &r);
+    assert_int_equal(r.stop, MVM_STOP_SHUTDOWN);
+    assert_int_equal(vcpu_regs_get(g.vcpu, &regs), 0);
+    assert_int_equal(regs.rip, 0xfff0);
+    assert_int_equal(regs.rdx, 0x000a0f12);
+    assert_int_equal(vcpu_ioctl(g.vcpu, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"), 0);
+    sregs.cr4 |= 1u << 15; /* reserved */
+    assert_true(vcpu_ioctl(g.vcpu, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS") < 0);
+    vm1_destroy(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shutdown_reset_signature),
         cmocka_unit_test(long_blocks_translate),
         cmocka_unit_test(pause_keeps_rip),
         cmocka_unit_test(rewritten_code_runs),

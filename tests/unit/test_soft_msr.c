@@ -1,12 +1,15 @@
 /* Unit tests of the soft backend's MSR tables and kvmclock arithmetic (soft_msr.h). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "soft_msr.h"
+#include "soft_priv.h"
 #include "x86.h"
 
 static void index_list(void **state)
@@ -14,16 +17,17 @@ static void index_list(void **state)
     uint32_t n;
     (void)state;
     const uint32_t *idx = soft_msr_index_list(&n);
-    assert_int_equal(n, 17);
-    bool efer = false, tsc = false, kvmclock = false;
+    assert_int_equal(n, 18);
+    bool efer = false, tsc = false, kvmclock = false, steal = false;
     for (uint32_t i = 0; i < n; i++) {
         for (uint32_t j = i + 1; j < n; j++)
             assert_int_not_equal(idx[i], idx[j]);
         efer |= idx[i] == X86_MSR_EFER;
         tsc |= idx[i] == X86_MSR_TSC;
         kvmclock |= idx[i] == 0x4b564d01; /* MSR_KVM_SYSTEM_TIME_NEW */
+        steal |= idx[i] == 0x4b564d03;    /* MSR_KVM_STEAL_TIME */
     }
-    assert_true(efer && tsc && kvmclock);
+    assert_true(efer && tsc && kvmclock && steal);
 }
 
 static void engine_msrs(void **state)
@@ -64,12 +68,41 @@ static void pvclock_scale(void **state)
     }
 }
 
+/* KVM_SET_TSC_KHZ with KVM's answers (a host with TSC scaling, AMD's 32.32 ratio), and the scaled guest TSC. */
+static void tsc_khz_set(void **state)
+{
+    struct soft_vcpu *v = calloc(1, sizeof(*v));
+    uint64_t host = soft_tsc_khz(), h0, h1, g;
+    (void)state;
+    assert_non_null(v);
+    v->tsc_ratio = SOFT_TSC_RATIO_ONE;
+    assert_int_equal(soft_vcpu_set_tsc_khz(v, 0), 0); /* 0: the host's rate */
+    assert_int_equal(v->tsc_khz, host);
+    assert_true(v->tsc_ratio == SOFT_TSC_RATIO_ONE);
+    assert_int_equal(soft_vcpu_set_tsc_khz(v, (uint32_t)(host + host / 10000)), 0); /* 100 ppm: within tolerance */
+    assert_true(v->tsc_ratio == SOFT_TSC_RATIO_ONE);
+    assert_int_equal(soft_vcpu_set_tsc_khz(v, (uint32_t)(2 * host)), 0);
+    assert_true(v->tsc_ratio == 2 * SOFT_TSC_RATIO_ONE);
+    assert_int_equal(v->tsc_khz, 2 * host);
+    assert_int_equal(soft_vcpu_set_tsc_khz(v, (uint32_t)(300 * host > 0xffffffffu ? 0xffffffffu : 300 * host)),
+                     -EINVAL); /* past 256 times the host's: refused, nothing changed */
+    assert_true(v->tsc_ratio == 2 * SOFT_TSC_RATIO_ONE);
+    /* The guest TSC at ratio 2 with offset 0: twice a host TSC read between two host reads around it. */
+    v->tsc_offset = 0;
+    h0 = soft_host_tsc();
+    g = soft_guest_tsc(v);
+    h1 = soft_host_tsc();
+    assert_true(g >= 2 * h0 && g <= 2 * h1);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(index_list),
         cmocka_unit_test(engine_msrs),
         cmocka_unit_test(pvclock_scale),
+        cmocka_unit_test(tsc_khz_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,16 @@ tmux kill-session -t "$sess" 2>/dev/null
 tmux new-session -d -s "$sess" -x 80 -y 24 "$top replay '$tmp/h.trace' --paused; sleep 30"
 wait_for "0/$n_all exits .*PAUSED" && { tmux send-keys -t "$sess" s s s; wait_for "3/$n_all exits .*PAUSED"; }
 check "--paused starts at 0/$n_all, three steps show 3/$n_all" $? "$(screen)"
+tmux send-keys -t "$sess" b
+wait_for "2/$n_all exits .*PAUSED"
+check "b steps back: 2/$n_all" $? "$(screen)"
+tmux kill-session -t "$sess" 2>/dev/null
+
+# run mode: pausing the view pauses the VM itself (SIGUSR1/SIGUSR2 to minivmm, guest time standing still).
+tmux new-session -d -s "$sess" -x 80 -y 24 "$top run -- --backend soft --guest probes/spin16 --timeout 2500; sleep 30"
+wait_for "live" && { sleep 0.3; tmux send-keys -t "$sess" p; wait_for "PAUSED"; } &&
+    { sleep 0.5; tmux send-keys -t "$sess" p; sleep 2.5; tmux send-keys -t "$sess" q; wait_for "minivmm: paused 1 time"; }
+check "space in run mode pauses the VM: minivmm says 'paused 1 time'" $? "$(screen)"
 tmux kill-session -t "$sess" 2>/dev/null
 
 finish

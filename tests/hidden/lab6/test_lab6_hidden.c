@@ -120,6 +120,49 @@ static void torn_reads_under_concurrent_publish(void **state)
     harness_free(&run);
 }
 
+static void steal_publish_wrapping_and_large(void **state)
+{
+    (void)state;
+    lab6_steal_checked(0xfffffffeu, 123, 456, "an update at version 0xfffffffe (it wraps: 0xffffffff, then 0)");
+    lab6_steal_checked(2, 0xffffffff00000000ull, 0x200000000ull, "steal past 2^32 ns (a 64-bit add, not 32)");
+}
+
+/*
+ * A migration to a slower TSC with time jumping over the pause: the page takes the new scale, time never goes
+ * backwards, and across the resume it moves by at least the pause (it jumps), not less. Without TSC scaling
+ * (KVM in QEMU) the new host has the same rate.
+ */
+static void migration_slower_tsc_time_jumps(void **state)
+{
+    struct lab6_run r = {
+        .params = {.reads = lab6_reads(400000)}, .action = LAB6_HOST_MIGRATE, .pause_ms = 150, .clock_runs = true};
+    const struct mvm_backend *be;
+    struct guest_run run;
+    uint32_t mul = 0;
+    int8_t shift = 0;
+    int fd, cap = 0;
+
+    (void)state;
+    if (mvm_backend_pick(harness_backend_name(), &be) == 0 && (fd = be->open_dev()) >= 0) {
+        cap = be->ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL);
+        be->close(fd);
+    }
+    r.tsc_khz = cap > 0 ? 1000000 : lab6_host_tsc_khz(); /* a 1 GHz host; without TSC scaling, the same rate */
+    lab6_run_clock(&r, &run);
+    EXPECT_STOP(&run, MVM_STOP_DONE);
+    lab6_expect_exits(&run, "a migration with time jumping");
+    lab6_tsc_scale((uint64_t)r.tsc_khz * 1000, &mul, &shift);
+    if (r.params.backwards || r.params.republished != 1 || r.page.tsc_to_system_mul != mul || r.page.tsc_shift != shift)
+        fail_msg("migration to a %u kHz TSC: %llu reads backwards, %llu publishes seen (1 expected), page mul %u "
+                 "shift %d (that rate's scale is mul %u, shift %d)",
+                 r.tsc_khz, (unsigned long long)r.params.backwards, (unsigned long long)r.params.republished,
+                 r.page.tsc_to_system_mul, r.page.tsc_shift, mul, shift);
+    if (r.params.step_ns < run.res.paused_ns)
+        fail_msg("time jumps over the migration's pause of %llu ns, but across it moved only %llu ns",
+                 (unsigned long long)run.res.paused_ns, (unsigned long long)r.params.step_ns);
+    harness_free(&run);
+}
+
 static void exit_dump_exact(void **state)
 {
     static const char head[] = "IO out port=0x0510 size=4 count=1 data=11000000\n"
@@ -149,6 +192,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(resume_after_migration),
         cmocka_unit_test(torn_reads_under_concurrent_publish),
         cmocka_unit_test(exit_dump_exact),
+        cmocka_unit_test(steal_publish_wrapping_and_large),
+        cmocka_unit_test(migration_slower_tsc_time_jumps),
     };
 
     return harness_main(argc, argv, "lab6_hidden", tests, sizeof(tests) / sizeof(tests[0]));
