@@ -79,6 +79,37 @@ run_suite() {
     rm -f "$out"
 }
 
+# qemu_gdb_payload BUILD PAYLOAD: the gdb stub test in the same boot: bash, gdb (the runner adds their libraries),
+# the Python codecs gdb's Python needs to start, and the guests' ELF files for symbols.
+qemu_gdb_payload() {
+    local g py
+    command -v gdb >/dev/null || return 0
+    mkdir -p "$2/hostbin"
+    cp "$(command -v bash)" "$(command -v gdb)" "$2/hostbin/"
+    py=$(ldd "$(command -v gdb)" | sed -n 's/.*libpython\(3\.[0-9]*\).*/\1/p' | head -n1)
+    if [ -n "$py" ] && [ -d "/usr/lib/python$py/encodings" ]; then
+        mkdir -p "$2/gdb-python/lib/python$py/encodings"
+        cp "/usr/lib/python$py/encodings/"*.py "$2/gdb-python/lib/python$py/encodings/"
+    fi
+    for g in lab1/hello lab2/switch lab3/hello64; do
+        mkdir -p "$2/obj/guests/$(dirname $g)" && cp "$1/obj/guests/$g.elf" "$2/obj/guests/$g.elf"
+    done
+    cp tests/gdb/test_gdb.sh "$2/"
+}
+
+# qemu_gdb_record LOG: the gdb stub test's summary line from the QEMU boot's log
+qemu_gdb_record() {
+    local label="gdb stub (real gdb, kvm inside QEMU)" p f k
+    read -r p f k <<<"$(sed -n 's/^gdb: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$1")"
+    if [ -n "$p" ]; then
+        record "$label" "$p" "$f" "$k"
+    elif ! command -v gdb >/dev/null; then
+        record "$label" 0 0 4 "(no gdb on this machine: scripts/install-deps.sh installs it)"
+    else
+        record "$label" 0 1 0 "(no summary line: the run died)"
+    fi
+}
+
 # qemu_pass BUILD: one boot of real KVM inside QEMU runs the integration suite and takes every guest's
 # exit dump, kept in BUILD/kvm-dumps.txt as the oracle for the fidelity test.
 qemu_pass() {
@@ -90,9 +121,11 @@ qemu_pass() {
     cp tests/run-suite.sh tests/diff/dump-all.sh tests/diff/guests.txt tests/diff/qemu-tests.sh "$p/"
     mkdir -p "$p/tests/diff" && cp tests/diff/*.in "$p/tests/diff/" # guests.txt's --serial-in files, same paths
     cp -r tests/diff/lab4-share "$p/tests/diff/"                      # and its --share folders
+    qemu_gdb_payload "$1" "$p"
     ./tests/kvm-in-qemu/run.sh --timeout 540 "$p" -- ./qemu-tests.sh 2>&1 | tr -d '\r' >"$out"
     sed '/^=== DUMPS BEGIN/,/^=== DUMPS END/d' "$out"
     suite_record "integration kvm (inside QEMU)" "$out"
+    qemu_gdb_record "$out"
     if grep -q '^=== DUMPS END' "$out"; then
         sed -n '/^=== DUMPS BEGIN/,/^=== DUMPS END/p' "$out" | sed '1d;$d' >"$1/kvm-dumps.txt"
     fi
