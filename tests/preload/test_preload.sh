@@ -144,6 +144,9 @@ for a in "\$@"; do
     prev=\$a
 done
 shift \$n
+# The library answers for /dev/kvm only: a machine playing one without KVM (MINIVMM_KVM_DEVICE) must not send the
+# kvm backend elsewhere here.
+unset MINIVMM_KVM_DEVICE
 exec "$minivmm" exec -- "$minivmm" "\$@"
 EOF
 chmod +x "$tmp/via/bin/minivmm"
