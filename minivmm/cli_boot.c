@@ -72,33 +72,6 @@ static int boot_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static bool parse_u64(const char *s, uint64_t *out, bool suffixes)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    if (!s || !*s || *s == '-')
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return false;
-    if (suffixes && *end) {
-        shift = *end == 'K' || *end == 'k'   ? 10
-                : *end == 'M' || *end == 'm' ? 20
-                : *end == 'G' || *end == 'g' ? 30
-                                             : 99;
-        if (shift == 99)
-            return false;
-        end++;
-    }
-    if (*end || (shift && v > (ULLONG_MAX >> shift)))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 /* Reads a whole input file (a regular file only, checked as every input is). 0 or -errno with a message. */
 static int file_slurp(const char *what, const char *path, void **buf, size_t *size)
 {
@@ -440,18 +413,18 @@ int cli_boot(int argc, char **argv)
             fputs(boot_usage, stdout);
             return EXIT_PASS;
         case 'M':
-            if (!parse_u64(optarg, &a.mem, true) || a.mem < BOOT_MEM_MIN || a.mem > MVM_VIRTIO_MMIO_BASE ||
+            if (!cli_parse_size(optarg, &a.mem, true) || a.mem < BOOT_MEM_MIN || a.mem > MVM_VIRTIO_MMIO_BASE ||
                 a.mem % 4096)
                 return boot_usage_error("--mem: '%s' is not a size of 64M to %uM (RAM ends below the virtio-mmio "
                                         "window at 0x%x) in whole 4 KiB pages",
                                         optarg, MVM_VIRTIO_MMIO_BASE >> 20, MVM_VIRTIO_MMIO_BASE);
             break;
         case 't':
-            if (!parse_u64(optarg, &a.timeout_ms, false) || a.timeout_ms > UINT32_MAX)
+            if (!cli_parse_size(optarg, &a.timeout_ms, false) || a.timeout_ms > UINT32_MAX)
                 return boot_usage_error("--timeout: '%s' is not a number of milliseconds", optarg);
             break;
         case 'x':
-            if (!parse_u64(optarg, &a.max_exits, false))
+            if (!cli_parse_size(optarg, &a.max_exits, false))
                 return boot_usage_error("--max-exits: '%s' is not a number", optarg);
             break;
         case ':':

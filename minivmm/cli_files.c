@@ -237,3 +237,40 @@ int cli_list(void)
     closedir(d);
     return EXIT_PASS;
 }
+
+bool cli_parse_size(const char *s, uint64_t *out, bool suffixes)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (!s || !*s || *s == '-')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return false;
+    if (suffixes && *end) {
+        switch (*end) {
+        case 'K':
+        case 'k':
+            shift = 10;
+            break;
+        case 'M':
+        case 'm':
+            shift = 20;
+            break;
+        case 'G':
+        case 'g':
+            shift = 30;
+            break;
+        default:
+            return false;
+        }
+        end++;
+    }
+    if (*end || (shift && v > (ULLONG_MAX >> shift)))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}

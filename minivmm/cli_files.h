@@ -4,6 +4,7 @@
 #define MINIVMM_CLI_FILES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit statuses, stable for scripts and the grader. */
@@ -47,5 +48,9 @@ const char *cli_guest_mode(const char *name);
 const char *cli_mode_pick(const char *given, const char *guest);
 /* `minivmm list`: prints the built-in guests; an EXIT_* status. */
 int cli_list(void);
+
+/* Parses a number (decimal, 0x hex, 0 octal) with an optional K/M/G suffix when `suffixes`; false on garbage,
+ * a sign or overflow. */
+bool cli_parse_size(const char *s, uint64_t *out, bool suffixes);
 
 #endif

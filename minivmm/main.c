@@ -138,44 +138,6 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-/* Parses a number with an optional K/M/G suffix; false on garbage or overflow. */
-static bool parse_size(const char *s, uint64_t *out, bool suffixes)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    if (!s || !*s || *s == '-')
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return false;
-    if (suffixes && *end) {
-        switch (*end) {
-        case 'K':
-        case 'k':
-            shift = 10;
-            break;
-        case 'M':
-        case 'm':
-            shift = 20;
-            break;
-        case 'G':
-        case 'g':
-            shift = 30;
-            break;
-        default:
-            return false;
-        }
-        end++;
-    }
-    if (*end || (shift && v > (ULLONG_MAX >> shift)))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 static void print_summary(const char *backend, const char *what, const struct mvm_run_result *res)
 {
     bool first = true;
@@ -622,25 +584,25 @@ static int cmd_run(int argc, char **argv)
             fputs(usage_text, stdout);
             return EXIT_PASS;
         case 'l':
-            if (!parse_size(optarg, &a.load_gpa, false))
+            if (!cli_parse_size(optarg, &a.load_gpa, false))
                 return usage_error("--load: '%s' is not an address", optarg);
             break;
         case 'e':
-            if (!parse_size(optarg, &a.entry_gpa, false))
+            if (!cli_parse_size(optarg, &a.entry_gpa, false))
                 return usage_error("--entry: '%s' is not an address", optarg);
             a.entry_set = true;
             break;
         case 'M':
-            if (!parse_size(optarg, &a.mem_size, true) || a.mem_size == 0 || a.mem_size > (4ULL << 30) ||
+            if (!cli_parse_size(optarg, &a.mem_size, true) || a.mem_size == 0 || a.mem_size > (4ULL << 30) ||
                 a.mem_size % 4096)
                 return usage_error("--mem: '%s' is not a size of 4K..4G in whole 4 KiB pages", optarg);
             break;
         case 'x':
-            if (!parse_size(optarg, &a.max_exits, false))
+            if (!cli_parse_size(optarg, &a.max_exits, false))
                 return usage_error("--max-exits: '%s' is not a number", optarg);
             break;
         case 't':
-            if (!parse_size(optarg, &a.timeout_ms, false) || a.timeout_ms > UINT32_MAX)
+            if (!cli_parse_size(optarg, &a.timeout_ms, false) || a.timeout_ms > UINT32_MAX)
                 return usage_error("--timeout: '%s' is not a number of milliseconds", optarg);
             a.timeout_set = true;
             break;
@@ -651,13 +613,13 @@ static int cmd_run(int argc, char **argv)
             a.irqchip = true;
             break;
         case 0x113:
-            if (!parse_size(optarg, &a.gdb_port, false) || a.gdb_port > 65535)
+            if (!cli_parse_size(optarg, &a.gdb_port, false) || a.gdb_port > 65535)
                 return usage_error("--gdb: '%s' is not a TCP port (0-65535; 0: a free one)", optarg);
             a.gdb = true;
             break;
         case 0x110:
         case 0x111:
-            if (!parse_size(optarg, c == 0x110 ? &a.pause_at_ms : &a.pause_for_ms, false) ||
+            if (!cli_parse_size(optarg, c == 0x110 ? &a.pause_at_ms : &a.pause_for_ms, false) ||
                 (c == 0x110 ? a.pause_at_ms : a.pause_for_ms) - 1 >= 0x7fffffff)
                 return usage_error("%s: '%s' is not a number of milliseconds from 1 to 2^31 - 1",
                                    c == 0x110 ? "--pause-at" : "--pause-for", optarg);
