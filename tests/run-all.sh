@@ -30,7 +30,7 @@ fi
 # record LABEL PASSED FAILED SKIPPED [NOTE]
 record() {
     total_pass=$((total_pass + $2)); total_fail=$((total_fail + $3)); total_skip=$((total_skip + $4))
-    summary+=("$(printf '%-34s %4d passed %4d failed %4d skipped  %s' "$1" "$2" "$3" "$4" "${5:-}")")
+    summary+=("$(printf '%-42s %4d passed %4d failed %4d skipped  %s' "$1" "$2" "$3" "$4" "${5:-}")")
 }
 
 # cmocka_counts FILE -> "PASSED FAILED SKIPPED" from cmocka's closing lines
