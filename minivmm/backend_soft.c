@@ -116,55 +116,13 @@ uint8_t *soft_gpa_to_hva(struct soft_vm *vm, uint64_t gpa, uint64_t len)
     return NULL;
 }
 
-/* KVM's capabilities as the soft backend really provides them; 0 for everything else. */
-static int soft_check_extension(long cap)
-{
-    switch (cap) {
-    case KVM_CAP_USER_MEMORY:
-    case KVM_CAP_IMMEDIATE_EXIT:
-    case KVM_CAP_SET_TSS_ADDR:
-    case KVM_CAP_SET_IDENTITY_MAP_ADDR:
-    case KVM_CAP_EXT_CPUID:
-    case KVM_CAP_ADJUST_CLOCK:
-    case KVM_CAP_SYNC_MMU:
-    case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
-    case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
-    case KVM_CAP_GET_TSC_KHZ:
-    case KVM_CAP_TSC_CONTROL: /* KVM_SET_TSC_KHZ scales the guest TSC (soft_msr.c) */
-    case KVM_CAP_SET_GUEST_DEBUG:
-    case KVM_CAP_IRQCHIP: /* the in-kernel PIC, IOAPIC and local APICs (soft_irqchip.c) */
-    case KVM_CAP_IRQ_INJECT_STATUS:
-    case KVM_CAP_IRQFD:
-    case KVM_CAP_IOEVENTFD:
-    case KVM_CAP_SIGNAL_MSI:
-    case KVM_CAP_TSC_DEADLINE_TIMER:
-    case KVM_CAP_PIT2: /* the 8254 on ports 0x40-0x43, IRQ 0 (soft_pit.c) */
-    case KVM_CAP_PIT_STATE2:
-    case KVM_CAP_REINJECT_CONTROL:
-    case KVM_CAP_MP_STATE: /* runnable and halted (HLT waiting with the in-kernel irqchip) */
-        return 1;
-    case KVM_CAP_IRQ_ROUTING: /* KVM_SET_GSI_ROUTING: irqchip pins and MSIs, KVM_MAX_IRQ_ROUTES of them */
-        return 4096;
-    case KVM_CAP_NR_MEMSLOTS:
-        return SOFT_MAX_SLOTS;
-    case KVM_CAP_NR_VCPUS:
-    case KVM_CAP_MAX_VCPUS:
-    case KVM_CAP_MAX_VCPU_ID:
-        return SOFT_MAX_VCPUS;
-    case KVM_CAP_COALESCED_MMIO:
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 static int soft_sys_ioctl(unsigned long req, unsigned long arg)
 {
     switch (req) {
     case KVM_GET_API_VERSION:
         return arg ? -EINVAL : KVM_API_VERSION;
     case KVM_CHECK_EXTENSION:
-        return soft_check_extension((long)arg);
+        return soft_check_extension(NULL, (long)arg);
     case KVM_GET_VCPU_MMAP_SIZE:
         return arg ? -EINVAL : (int)SOFT_RUN_SIZE;
     case KVM_CREATE_VM: {
@@ -379,7 +337,11 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
     case KVM_SET_IDENTITY_MAP_ADDR:
         return 0; /* real-mode helpers of VMX; nothing to do here, as on AMD */
     case KVM_CHECK_EXTENSION:
-        return soft_check_extension((long)arg);
+        return soft_check_extension(vm, (long)arg);
+    case KVM_ENABLE_CAP:
+        if (!arg)
+            return -EFAULT;
+        return soft_vm_enable_cap(vm, (const struct kvm_enable_cap *)arg);
     case KVM_CREATE_PIT2:
     case KVM_GET_PIT2:
     case KVM_SET_PIT2:

@@ -117,6 +117,7 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     case KVM_SET_LAPIC:
     case KVM_GET_MP_STATE:
     case KVM_SET_MP_STATE:
+    case KVM_ENABLE_CAP:
         if (!p)
             return -EFAULT;
         break;
@@ -191,6 +192,8 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     case KVM_GET_MP_STATE:
     case KVM_SET_MP_STATE:
         return soft_irqchip_vcpu_ioctl(v, req, p);
+    case KVM_ENABLE_CAP:
+        return soft_vcpu_enable_cap(v, p);
     case KVM_GET_TSC_KHZ:
         return (int)v->tsc_khz;
     case KVM_SET_TSC_KHZ:

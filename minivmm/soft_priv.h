@@ -259,6 +259,11 @@ static inline void soft_wr(struct soft_vcpu *v, int reg, uint64_t x)
 /* backend_soft.c: the system and VM fds. */
 /* Record the thread's last message (printf-style). */
 void soft_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* soft_caps.c: KVM_CHECK_EXTENSION (vm NULL on /dev/kvm's fd) and KVM_ENABLE_CAP on a VM fd and on a vCPU fd. */
+int soft_check_extension(struct soft_vm *vm, long cap);
+int soft_vm_enable_cap(struct soft_vm *vm, const struct kvm_enable_cap *cap);
+int soft_vcpu_enable_cap(struct soft_vcpu *v, const struct kvm_enable_cap *cap);
 /* Host pointer for guest-physical [gpa, gpa+len) if one slot covers it all, else NULL. */
 uint8_t *soft_gpa_to_hva(struct soft_vm *vm, uint64_t gpa, uint64_t len);
 
