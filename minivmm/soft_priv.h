@@ -176,6 +176,13 @@ struct soft_vcpu {
     uint64_t blk_addr; /* the block the engine is running, from the block hook */
     uint32_t blk_size;
     struct soft_io_site io_sites[16];
+    /*
+     * System management mode (soft_smm.c): in SMM, an SMI pending, an SMI taken inside NMI handling, an INIT latched
+     * while in SMM. KVM_GET/SET_VCPU_EVENTS report and set these as its .smi fields.
+     */
+    struct {
+        bool in_smm, pending, inside_nmi, latched_init;
+    } smm;
     /* CPUID table. */
     struct kvm_cpuid_entry2 cpuid[SOFT_MAX_CPUID];
     int ncpuid;
