@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,19 +57,7 @@ struct boot_args {
     bool quiet, no_irqchip, no_acpi;
 };
 
-static int boot_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int boot_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "minivmm boot: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (minivmm boot --help)\n");
-    return EXIT_USAGE;
-}
+#define boot_usage_error(...) cli_usage_error("boot", __VA_ARGS__)
 
 /* Reads a whole input file (a regular file only, checked as every input is). 0 or -errno with a message. */
 static int file_slurp(const char *what, const char *path, void **buf, size_t *size)

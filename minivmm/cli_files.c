@@ -1,6 +1,7 @@
 /* The CLI's files: the checks before any output is opened, and outputs opened and closed with their errors. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -273,4 +274,16 @@ bool cli_parse_size(const char *s, uint64_t *out, bool suffixes)
         return false;
     *out = (uint64_t)v << shift;
     return true;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "minivmm%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'minivmm%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
+    return EXIT_USAGE;
 }

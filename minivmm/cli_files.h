@@ -52,5 +52,8 @@ int cli_list(void);
 /* Parses a number (decimal, 0x hex, 0 octal) with an optional K/M/G suffix when `suffixes`; false on garbage,
  * a sign or overflow. */
 bool cli_parse_size(const char *s, uint64_t *out, bool suffixes);
+/* A bad flag: "minivmm[ CMD]: <message> (see 'minivmm[ CMD] --help')" on stderr; returns EXIT_USAGE. cmd may be NULL.
+ */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,19 +123,7 @@ struct run_args {
     uint64_t gdb_port;
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "minivmm: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see 'minivmm --help')\n");
-    return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error(NULL, __VA_ARGS__)
 
 static void print_summary(const char *backend, const char *what, const struct mvm_run_result *res)
 {

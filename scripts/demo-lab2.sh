@@ -1,35 +1,26 @@
 #!/usr/bin/env bash
 # `make demo-lab2`: lab 2's guests in protected mode, entered two ways, with the descriptor cache and a #GP shown.
 set -euo pipefail
-build=${1:-build}
-bin=$build/bin/minivmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=scripts/demo-lib.sh
 . "$(dirname "$0")/demo-lib.sh"
+demo_init "$@"
 
-run() { # run MODE GUEST: its output, how it ended, its exits by kind
-    "$bin" run --mode "$1" --guest "$2" --exits "$tmp/exits.txt" --final-regs "$tmp/regs.txt" 2>"$tmp/summary.txt" |
-        sed 's/^/   | /'
-    sed 's/^minivmm: /   /' "$tmp/summary.txt"
-    awk '{ k = $1 " " $2 " " $3; n[k]++ } END { for (k in n) printf "   %6d  %s\n", n[k], k }' "$tmp/exits.txt" | sort -rn
-}
 
 section "lab2/hello32: the VMM wrote the segment registers (KVM_SET_SREGS) and a boot GDT"
-run protected lab2/hello32
+demo_run protected lab2/hello32
 echo "   segments after the run:"
 grep -E '^(cr0|cs)=' "$tmp/regs.txt" | sed 's/^/     /'
 
 section "lab2/switch: started in real mode, the guest switched itself (lgdt, CR0.PE, ljmp)"
-run real lab2/switch
+demo_run real lab2/switch
 echo "   segments after the run (the CPU filled CS's hidden part from the guest's GDT):"
 grep -E '^(cr0|cs)=' "$tmp/regs.txt" | sed 's/^/     /'
 
 section "lab2/desccache: a segment keeps its base until it is reloaded"
-run protected lab2/desccache
+demo_run protected lab2/desccache
 
 section "lab2/limitfault: one byte past a segment limit is a #GP, handled in the guest"
-run protected lab2/limitfault
+demo_run protected lab2/limitfault
 cat <<'TXT'
 
    Not one of these exits is for the mode switch, the descriptor loads or the

@@ -1,32 +1,23 @@
 #!/usr/bin/env bash
 # `make demo-lab3`: lab 3's guests in long mode: the higher-half alias, a guest #PF handler, and an MMIO exit from a RAM hole.
 set -euo pipefail
-build=${1:-build}
-bin=$build/bin/minivmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=scripts/demo-lib.sh
 . "$(dirname "$0")/demo-lib.sh"
+demo_init "$@"
 
-run() { # run GUEST: its output, how it ended, its exits by kind
-    "$bin" run --mode long --guest "$1" --exits "$tmp/exits.txt" --final-regs "$tmp/regs.txt" 2>"$tmp/summary.txt" |
-        sed 's/^/   | /'
-    sed 's/^minivmm: /   /' "$tmp/summary.txt"
-    awk '{ k = $1 " " $2 " " $3; n[k]++ } END { for (k in n) printf "   %6d  %s\n", n[k], k }' "$tmp/exits.txt" | sort -rn
-}
 
 section "lab3/hello64: long mode on the VMM's page tables (identity + higher half)"
-run lab3/hello64
+demo_run long lab3/hello64
 grep -E '^cr0=' "$tmp/regs.txt" | sed 's/^/   /'
 echo "   The line 'printed from a higher-half address' came through the test port by a"
 echo "   guest-virtual address, 0xffffffff8...: the VMM walked the guest's page tables to find it."
 
 section "lab3/pagefault: the guest maps pages on demand in its own #PF handler"
-run lab3/pagefault
+demo_run long lab3/pagefault
 echo "   Three page faults, zero exits for them: the guest's IDT handles them inside the CPU."
 
 section "lab3/mmio: gpa 0x400000 is mapped by the guest's page tables, but no memory slot is there"
-run lab3/mmio
+demo_run long lab3/mmio
 echo "   the exit it caused:"
 grep '^MMIO' "$tmp/exits.txt" | sed 's/^/     /'
 cat <<'TXT'

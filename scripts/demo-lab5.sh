@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # `make demo-lab5`: lab 5's guests: virtio-net over virtio-mmio, one exit per batch, notification suppression, broken rings, a pcap.
 set -euo pipefail
-build=${1:-build}
-bin=$build/bin/minivmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=scripts/demo-lib.sh
 . "$(dirname "$0")/demo-lib.sh"
+demo_init "$@"
 
 run() { # run GUEST [ARGS]: its output, how it ended, its exits by kind
     local g=$1

@@ -3,46 +3,33 @@
 # a pause with time standing still and with time jumping; a migration to another TSC rate; steal time rising
 # under a competing thread; and what one time read costs each way.
 set -euo pipefail
-build=${1:-build}
-bin=$build/bin/minivmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=scripts/demo-lib.sh
 . "$(dirname "$0")/demo-lib.sh"
+demo_init "$@"
 
-run() { # run GUEST [ARGS...]: its output, how it ended, its exits by port
-    local guest=$1
-    shift
-    # A guest that fails still shows what it did: the demo goes on.
-    "$bin" run --mode long --guest "$guest" --exits "$tmp/exits.txt" "$@" 2>"$tmp/summary.txt" | sed 's/^/   | /' ||
-        true
-    sed 's/^minivmm: /   /' "$tmp/summary.txt" | fold -s -w 78
-    awk '{ k = $1 " " $2 " " $3; n[k]++ } END { for (k in n) printf "   %6d  %s\n", n[k], k }' "$tmp/exits.txt" |
-        sort -rn
-}
 
 section "lab6/clock: one hypercall for the page, then 20000 reads with no exit"
-run lab6/clock
+demo_run long lab6/clock
 echo "   port 0x510 is the doorbell: 3 requests the VMM refuses on purpose"
 echo "   (unaligned, outside RAM, a stray argument), then MVM_HC_PVCLOCK(page)."
 echo "   Port 0x3f8 is the console, 0x500 the DONE. The reads: 0 exits. kvmclock"
 echo "   (MSR_KVM_SYSTEM_TIME_NEW) is answered inside KVM: no WRMSR in the dump."
 
 section "a pause, time standing still: --pause-at 300 --pause-for 500"
-run lab6/pause --pause-at 300 --pause-for 500 --pause-clock stop
+demo_run long lab6/pause --pause-at 300 --pause-for 500 --pause-clock stop
 echo "   KVM_GET_CLOCK at the pause, KVM_SET_CLOCK with it at the resume:"
 echo "   kvmclock takes up where it stopped, and KVM publishes its page again;"
 echo "   lab 6's page is moved the same way (lab6_clock_resume, add_ns = 0)."
 echo "   What QEMU does for 'stop'/'cont'."
 
 section "a pause, time jumping: --pause-clock jump"
-run lab6/pause --pause-at 300 --pause-for 500 --pause-clock jump
+demo_run long lab6/pause --pause-at 300 --pause-for 500 --pause-clock jump
 echo "   kvmclock runs on; the page's new point adds the pause (add_ns = its"
 echo "   length), so the two agree again. By hand: minivmm run --mode long"
 echo "   --guest lab6/pause, then kill -USR1 and kill -USR2 its pid."
 
 section "a migration: 10 million reads, at 2 s a pause and a 3 GHz TSC"
-run lab6/migrate --pause-at 2000 --pause-for 300 --migrate-tsc-khz 3000000
+demo_run long lab6/migrate --pause-at 2000 --pause-for 300 --migrate-tsc-khz 3000000
 echo "   In the pause the VMM reads IA32_TSC, sets KVM_SET_TSC_KHZ, writes"
 echo "   IA32_TSC back and calls KVM_SET_CLOCK (kvmclock is published again)."
 echo "   The soft backend runs its TSC at any rate; KVM where the CPU scales"

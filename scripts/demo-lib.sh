@@ -12,6 +12,28 @@ if [ -z "${MINIVMM_DEMO_FITTED:-}" ]; then
     "$0" "$@" 2>&1 | awk -f "$(dirname "$0")/fit80.awk"
     exit "${PIPESTATUS[0]}"
 fi
+# demo_init "$@": the build directory (the demo's first argument, else build), its minivmm, and a scratch
+# directory that goes when the demo ends.
+demo_init() {
+    build=${1:-build}
+    bin=$build/bin/minivmm
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+}
+
+# demo_run MODE GUEST [ARGS...]: the guest's output, how it ended, its exits by kind; $tmp/exits.txt and
+# $tmp/regs.txt (its final registers) stay for what the demo shows next. A guest that fails still shows what it
+# did: the demo goes on.
+demo_run() {
+    local mode=$1 guest=$2
+    shift 2
+    "$bin" run --mode "$mode" --guest "$guest" --exits "$tmp/exits.txt" --final-regs "$tmp/regs.txt" "$@" \
+        2>"$tmp/summary.txt" | sed 's/^/   | /' || true
+    sed 's/^minivmm: /   /' "$tmp/summary.txt" | fold -s -w 78
+    awk '{ k = $1 " " $2 " " $3; n[k]++ } END { for (k in n) printf "   %6d  %s\n", n[k], k }' "$tmp/exits.txt" |
+        sort -rn
+}
+
 bold=$MINIVMM_DEMO_BOLD
 plain=$MINIVMM_DEMO_PLAIN
 demo_sections=0

@@ -3,13 +3,9 @@
 # Real KVM natively when /dev/kvm opens, else the soft backend (no QEMU needed);
 # MINIVMM_DEMO_QEMU=1 runs it on real KVM inside QEMU instead.
 set -euo pipefail
-build=${1:-build}
-bin=$build/bin/minivmm
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
 # shellcheck source=scripts/demo-lib.sh
 . "$(dirname "$0")/demo-lib.sh"
+demo_init "$@"
 
 show_guest() { # show_guest GUEST BACKEND
     section "guest $1 on the $2 backend"
