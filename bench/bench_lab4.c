@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "bench_env.h"
+#include "bench_vm.h"
 #include "lab.h"
 #include "lab4/bytes.h"
 #include "x86.h"
@@ -37,30 +38,8 @@ static int bytes_vm_create(const struct mvm_backend *be, int via, uint64_t size,
                            struct mvm_vcpu **vcpu_out)
 {
     struct lab4_bytes_params p = {.via = (uint32_t)via, .size = (uint32_t)size, .count = n};
-    struct mvm_vm *vm = NULL;
-    char path[600];
-    int rc;
 
-    bench_guest_path("lab4/bytes", path, sizeof(path));
-    rc = vm_create(be, &vm);
-    if (rc == 0)
-        rc = vm_mem_add(vm, 0, 2 << 20, 0);
-    if (rc == 0)
-        rc = vm_devices_add_standard(vm, NULL); /* the UART and the doorbell; what they print is discarded */
-    if (rc == 0)
-        rc = vm_load_file(vm, path, MVM_BOOT_LOAD_GPA, NULL);
-    if (rc == 0)
-        rc = vm_write(vm, LAB4_BYTES_PARAMS_GPA, &p, sizeof(p));
-    if (rc == 0)
-        rc = vcpu_create(vm, 0, vcpu_out);
-    if (rc == 0)
-        rc = vcpu_setup_mode(*vcpu_out, MVM_MODE_LONG, MVM_BOOT_LOAD_GPA);
-    if (rc < 0) {
-        vm_destroy(vm);
-        return rc;
-    }
-    *vm_out = vm;
-    return 0;
+    return bench_lab_vm_create(be, "lab4/bytes", LAB4_BYTES_PARAMS_GPA, &p, sizeof(p), NULL, NULL, vm_out, vcpu_out);
 }
 
 /* "IO 3, HLT 1": the exits of a run by reason, for a failure message. */

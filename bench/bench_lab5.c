@@ -17,6 +17,7 @@
 
 #include "bench.h"
 #include "bench_env.h"
+#include "bench_vm.h"
 #include "lab.h"
 #include "lab5-virtio/lab5.h"
 #include "x86.h"
@@ -25,39 +26,22 @@
 #define LAB5_EVENT_IDX   0x10000 /* in a case's arg, with the batch size */
 #define LAB5_LOOPBACK    0x20000
 
+/* Lab 5's device, found on the bus and configured for the bench before the guest loads. */
+static int net_setup(struct mvm_vm *vm, void *ctx)
+{
+    struct lab5_net *net = lab5_net_find(vm);
+
+    if (!net)
+        return mvm_fail(ENODEV, "bench: no virtio-net device at 0x%x (lab 5's vm_init)", MVM_VIRTIO_MMIO_BASE);
+    return lab5_net_configure(net, ctx);
+}
+
 static int net_vm_create(const struct mvm_backend *be, const struct mvm_virtio_params *p, struct lab5_net_stats *stats,
                          struct mvm_vm **vm_out, struct mvm_vcpu **vcpu_out)
 {
     struct lab5_net_config cfg = {.stats_out = stats, .no_loopback = p->flags & MVM_VIRTIO_P_NO_RX};
-    struct mvm_vm *vm = NULL;
-    struct lab5_net *net;
-    char path[600];
-    int rc;
 
-    bench_guest_path("lab5/net", path, sizeof(path));
-    rc = vm_create(be, &vm);
-    if (rc == 0)
-        rc = vm_mem_add(vm, 0, 2 << 20, 0);
-    if (rc == 0)
-        rc = vm_devices_add_standard(vm, NULL);
-    if (rc == 0 && !(net = lab5_net_find(vm)))
-        rc = mvm_fail(ENODEV, "bench: no virtio-net device at 0x%x (lab 5's vm_init)", MVM_VIRTIO_MMIO_BASE);
-    if (rc == 0)
-        rc = lab5_net_configure(net, &cfg);
-    if (rc == 0)
-        rc = vm_load_file(vm, path, MVM_BOOT_LOAD_GPA, NULL);
-    if (rc == 0)
-        rc = vm_write(vm, MVM_VIRTIO_PARAMS_GPA, p, sizeof(*p));
-    if (rc == 0)
-        rc = vcpu_create(vm, 0, vcpu_out);
-    if (rc == 0)
-        rc = vcpu_setup_mode(*vcpu_out, MVM_MODE_LONG, MVM_BOOT_LOAD_GPA);
-    if (rc < 0) {
-        vm_destroy(vm);
-        return rc;
-    }
-    *vm_out = vm;
-    return 0;
+    return bench_lab_vm_create(be, "lab5/net", MVM_VIRTIO_PARAMS_GPA, p, sizeof(*p), net_setup, &cfg, vm_out, vcpu_out);
 }
 
 static void bench_lab5_net(struct bench_state *st, const struct mvm_backend *be, int64_t arg)

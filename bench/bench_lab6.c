@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "bench_env.h"
+#include "bench_vm.h"
 #include "lab.h"
 #include "x86.h"
 
@@ -32,30 +33,8 @@ static uint64_t exits_per_read(int src)
 static int readcost_vm_create(const struct mvm_backend *be, const struct mvm_pvclock_params *p, struct mvm_vm **vm_out,
                               struct mvm_vcpu **vcpu_out)
 {
-    struct mvm_vm *vm = NULL;
-    char path[600];
-    int rc;
-
-    bench_guest_path("lab6/readcost", path, sizeof(path));
-    rc = vm_create(be, &vm);
-    if (rc == 0)
-        rc = vm_mem_add(vm, 0, 2 << 20, 0);
-    if (rc == 0)
-        rc = vm_devices_add_standard(vm, NULL); /* lab 6's clock device and hypercall, lab 4's clock_ns */
-    if (rc == 0)
-        rc = vm_load_file(vm, path, MVM_BOOT_LOAD_GPA, NULL);
-    if (rc == 0)
-        rc = vm_write(vm, MVM_PVCLOCK_PARAMS_GPA, p, sizeof(*p));
-    if (rc == 0)
-        rc = vcpu_create(vm, 0, vcpu_out);
-    if (rc == 0)
-        rc = vcpu_setup_mode(*vcpu_out, MVM_MODE_LONG, MVM_BOOT_LOAD_GPA);
-    if (rc < 0) {
-        vm_destroy(vm);
-        return rc;
-    }
-    *vm_out = vm;
-    return 0;
+    return bench_lab_vm_create(be, "lab6/readcost", MVM_PVCLOCK_PARAMS_GPA, p, sizeof(*p), NULL, NULL, vm_out,
+                               vcpu_out);
 }
 
 static void bench_lab6_read(struct bench_state *st, const struct mvm_backend *be, int64_t src)

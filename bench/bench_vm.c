@@ -259,3 +259,35 @@ int bench_result_read(struct bench_vm *bv, void *res, size_t len)
 {
     return vm_read(bv->vm, BENCH_RESULT_GPA, res, len);
 }
+
+int bench_lab_vm_create(const struct mvm_backend *be, const char *guest, uint64_t params_gpa, const void *params,
+                        size_t len, int (*setup)(struct mvm_vm *vm, void *ctx), void *ctx, struct mvm_vm **vm_out,
+                        struct mvm_vcpu **vcpu_out)
+{
+    struct mvm_vm *vm = NULL;
+    char path[600];
+    int rc;
+
+    bench_guest_path(guest, path, sizeof(path));
+    rc = vm_create(be, &vm);
+    if (rc == 0)
+        rc = vm_mem_add(vm, 0, 2 << 20, 0);
+    if (rc == 0)
+        rc = vm_devices_add_standard(vm, NULL); /* what the devices print is discarded */
+    if (rc == 0 && setup)
+        rc = setup(vm, ctx);
+    if (rc == 0)
+        rc = vm_load_file(vm, path, MVM_BOOT_LOAD_GPA, NULL);
+    if (rc == 0)
+        rc = vm_write(vm, params_gpa, params, len);
+    if (rc == 0)
+        rc = vcpu_create(vm, 0, vcpu_out);
+    if (rc == 0)
+        rc = vcpu_setup_mode(*vcpu_out, MVM_MODE_LONG, MVM_BOOT_LOAD_GPA);
+    if (rc < 0) {
+        vm_destroy(vm);
+        return rc;
+    }
+    *vm_out = vm;
+    return 0;
+}

@@ -43,6 +43,15 @@ int bench_vm64_exits_create(const struct mvm_backend *be, int kind, uint32_t ite
 void bench_vm_destroy(struct bench_vm *bv);
 
 /*
+ * A lab's bench guest in long mode: 2 MiB of RAM at 0, the standard devices (the labs' plug-ins), `setup` (if not
+ * NULL) on the VM, GUEST (e.g. "lab6/readcost") loaded at MVM_BOOT_LOAD_GPA, `len` bytes of `params` written at
+ * params_gpa, and one vCPU. 0 or -errno with a message; on failure nothing is left.
+ */
+int bench_lab_vm_create(const struct mvm_backend *be, const char *guest, uint64_t params_gpa, const void *params,
+                        size_t len, int (*setup)(struct mvm_vm *vm, void *ctx), void *ctx, struct mvm_vm **vm_out,
+                        struct mvm_vcpu **vcpu_out);
+
+/*
  * Reads the guest's sample ring after a run of `units` timed units (the ring
  * holds the last BENCH_SAMPLES_MAX) and hands each, divided by `per_sample`
  * (how many units one sample covers) and converted to ns, to
