@@ -364,14 +364,22 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
 
 static int soft_ioctl(int fd, unsigned long req, unsigned long arg)
 {
-    void *p;
-    if ((p = soft_table_get(fd, SOFT_SYS)))
+    /* One look at the table (one lock) per ioctl: KVM_RUN comes through here at every exit. */
+    struct soft_obj o = {0, NULL};
+    pthread_mutex_lock(&soft_table_lock);
+    if (fd >= 0 && fd < soft_table_len)
+        o = soft_table[fd];
+    pthread_mutex_unlock(&soft_table_lock);
+    switch (o.kind) {
+    case SOFT_SYS:
         return soft_sys_ioctl(req, arg);
-    if ((p = soft_table_get(fd, SOFT_VM)))
-        return soft_vm_ioctl(p, req, arg);
-    if ((p = soft_table_get(fd, SOFT_VCPU)))
-        return soft_vcpu_ioctl(p, req, arg);
-    return -EBADF;
+    case SOFT_VM:
+        return soft_vm_ioctl(o.p, req, arg);
+    case SOFT_VCPU:
+        return soft_vcpu_ioctl(o.p, req, arg);
+    default:
+        return -EBADF;
+    }
 }
 
 static void *soft_mmap_run(int vcpu_fd, size_t len)
