@@ -110,6 +110,8 @@ LAB_C_GUESTS := $(foreach l,$(LABS),$($(l)_GUESTS))
 LAB_C_GUESTS += irq:32
 # The system-call probes (guest-kernels/sys, run with --mode long): SYSCALL/SYSRET between rings 0 and 3.
 LAB_C_GUESTS += sys:64
+# The memory probes (guest-kernels/mem, run with --mode long and --mem-at): RAM and MMIO above 4 GiB.
+LAB_C_GUESTS += mem:64
 guest_dir = $(word 1,$(subst :, ,$(1)))
 guest_bits = $(word 2,$(subst :, ,$(1)))
 GUESTS += $(foreach g,$(LAB_C_GUESTS),$(patsubst guest-kernels/%.c,$(O)/guests/%.bin,$(wildcard guest-kernels/$(call guest_dir,$(g))/*.c)))

@@ -3,6 +3,7 @@
 #include "soft_irqchip.h"
 #include "soft_msr.h"
 #include "soft_priv.h"
+#include "soft_pv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -160,18 +161,27 @@ static int soft_sys_ioctl(unsigned long req, unsigned long arg)
         c->nent = (uint32_t)n;
         return 0;
     }
-    case KVM_GET_MSR_INDEX_LIST: {
+    case KVM_GET_MSR_INDEX_LIST:
+    case KVM_GET_MSR_FEATURE_INDEX_LIST: {
         struct kvm_msr_list *l = (struct kvm_msr_list *)arg;
         if (!l)
             return -EFAULT;
         uint32_t want = l->nmsrs, n;
-        const uint32_t *index = soft_msr_index_list(&n);
+        const uint32_t *index = req == KVM_GET_MSR_INDEX_LIST ? soft_msr_index_list(&n) : soft_msr_feature_list(&n);
         l->nmsrs = n;
         if (want < n)
             return -E2BIG;
         memcpy(l->indices, index, n * sizeof index[0]);
         return 0;
     }
+    case KVM_GET_MSRS: /* the feature MSRs (KVM_CAP_GET_MSR_FEATURES) */
+        if (!arg)
+            return -EFAULT;
+        return soft_msr_feature_msrs((struct kvm_msrs *)arg);
+    case KVM_GET_SUPPORTED_HV_CPUID: /* soft_hv_cpuid.c */
+        if (!arg)
+            return -EFAULT;
+        return soft_get_supported_hv_cpuid((struct kvm_cpuid2 *)arg);
     default:
         soft_set_error("soft backend: system ioctl 0x%lx is not supported", req);
         return -EINVAL; /* x86 KVM's answer to an unknown system ioctl */
@@ -189,6 +199,8 @@ static void soft_vm_unref(struct soft_vm *vm)
     for (int i = 0; i < SOFT_MAX_SLOTS; i++)
         free(vm->slots[i].snapshot);
     soft_irqchip_vm_destroy(vm);
+    soft_smm_vm_destroy(vm);
+    soft_msr_filter_free(vm->msr_filter);
     pthread_mutex_destroy(&vm->lock);
     free(vm);
 }
@@ -204,7 +216,7 @@ static int soft_set_memory_region(struct soft_vm *vm, const struct kvm_userspace
         return -EINVAL;
     if (m->memory_size && (m->userspace_addr & (SOFT_PAGE - 1)))
         return -EINVAL;
-    if (as_id != 0 || id >= SOFT_MAX_SLOTS)
+    if (as_id > 1 || id >= SOFT_MAX_SLOTS) /* vm is already as_id's address space (soft_vm_as) */
         return -EINVAL;
     if (m->guest_phys_addr + m->memory_size < m->guest_phys_addr)
         return -EINVAL;
@@ -217,8 +229,11 @@ static int soft_set_memory_region(struct soft_vm *vm, const struct kvm_userspace
         vm->slots_gen++;
         return 0;
     }
-    if (m->guest_phys_addr + m->memory_size > SOFT_MMIO_LIMIT) {
-        soft_set_error("soft backend: slot beyond the emulated physical address space (0x%llx)", SOFT_MMIO_LIMIT);
+    if (m->guest_phys_addr + m->memory_size > 1ull << soft_gpa_bits()) {
+        /* KVM's kvm_arch_prepare_memory_region: the last gfn must be below the MMU's reach (MAXPHYADDR). */
+        soft_set_error("soft backend: slot at gpa 0x%llx size 0x%llx ends beyond MAXPHYADDR (%u bits: 0x%llx)",
+                       (unsigned long long)m->guest_phys_addr, (unsigned long long)m->memory_size, soft_gpa_bits(),
+                       1ull << soft_gpa_bits());
         return -EINVAL;
     }
     if (s->used && (m->userspace_addr != (uint64_t)(uintptr_t)s->hva || m->memory_size != s->size))
@@ -256,7 +271,7 @@ static int soft_set_memory_region(struct soft_vm *vm, const struct kvm_userspace
 static int soft_get_dirty_log(struct soft_vm *vm, const struct kvm_dirty_log *d)
 {
     uint32_t as_id = d->slot >> 16, id = d->slot & 0xffff;
-    if (as_id != 0 || id >= SOFT_MAX_SLOTS || !vm->slots[id].used)
+    if (as_id > 1 || id >= SOFT_MAX_SLOTS || !vm->slots[id].used)
         return -EINVAL;
     struct soft_slot *s = &vm->slots[id];
     if (!s->snapshot)
@@ -282,8 +297,12 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
     case KVM_SET_USER_MEMORY_REGION: {
         if (!arg)
             return -EFAULT;
+        const struct kvm_userspace_memory_region *m = (const struct kvm_userspace_memory_region *)arg;
         pthread_mutex_lock(&vm->lock);
-        int r = soft_set_memory_region(vm, (const struct kvm_userspace_memory_region *)arg);
+        struct soft_vm *as = soft_vm_as(vm, m->slot >> 16); /* address space 0, or 1 (SMRAM: soft_smm.c) */
+        int r = as ? soft_set_memory_region(as, m) : -EINVAL;
+        if (as && as != vm)
+            vm->slots_gen++; /* a vCPU in SMM maps its address space again */
         pthread_mutex_unlock(&vm->lock);
         return r;
     }
@@ -292,6 +311,11 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         if (arg >= SOFT_MAX_VCPUS)
             return -EINVAL;
         pthread_mutex_lock(&vm->lock);
+        int pre = soft_vm_vcpu_precreate(vm, arg);
+        if (pre < 0) {
+            pthread_mutex_unlock(&vm->lock);
+            return pre;
+        }
         for (int i = 0; i < SOFT_MAX_VCPUS; i++) {
             if (vm->vcpus[i] && vm->vcpus[i]->id == id) {
                 pthread_mutex_unlock(&vm->lock);
@@ -312,6 +336,7 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         if (r == 0) {
             vm->vcpus[slot] = v;
             vm->refs++;
+            vm->created_vcpus++;
             r = v->fd;
         }
         pthread_mutex_unlock(&vm->lock);
@@ -321,7 +346,8 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         if (!arg)
             return -EFAULT;
         pthread_mutex_lock(&vm->lock);
-        int r = soft_get_dirty_log(vm, (const struct kvm_dirty_log *)arg);
+        struct soft_vm *as = soft_vm_as(vm, ((const struct kvm_dirty_log *)arg)->slot >> 16);
+        int r = as ? soft_get_dirty_log(as, (const struct kvm_dirty_log *)arg) : -EINVAL;
         pthread_mutex_unlock(&vm->lock);
         return r;
     }
@@ -333,6 +359,10 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         if (!arg)
             return -EFAULT;
         return soft_vm_clock_set(vm, (const struct kvm_clock_data *)arg);
+    case KVM_SET_BOOT_CPU_ID:
+        return soft_vm_set_boot_cpu_id(vm, arg);
+    case KVM_SET_NR_MMU_PAGES:
+        return arg < 64 ? -EINVAL : 0; /* KVM_MIN_ALLOC_MMU_PAGES; the soft MMU has no shadow pages to bound */
     case KVM_SET_TSS_ADDR:
     case KVM_SET_IDENTITY_MAP_ADDR:
         return 0; /* real-mode helpers of VMX; nothing to do here, as on AMD */
@@ -342,6 +372,10 @@ static int soft_vm_ioctl(struct soft_vm *vm, unsigned long req, unsigned long ar
         if (!arg)
             return -EFAULT;
         return soft_vm_enable_cap(vm, (const struct kvm_enable_cap *)arg);
+    case KVM_X86_SET_MSR_FILTER: /* soft_msr_filter.c */
+        if (!arg)
+            return -EFAULT;
+        return soft_vm_set_msr_filter(vm, (const struct kvm_msr_filter *)arg);
     case KVM_CREATE_PIT2:
     case KVM_GET_PIT2:
     case KVM_SET_PIT2:

@@ -19,6 +19,7 @@
 #include "cli_boot.h"
 #include "cli_exec.h"
 #include "cli_files.h"
+#include "cli_mem.h"
 #include "core_irq.h"
 #include "cli_pause.h"
 #include "gdbstub.h"
@@ -48,6 +49,7 @@ static const char usage_text[] =
     "  -l, --load ADDR        guest-physical load address (default 0x1000)\n"
     "  -e, --entry ADDR       guest-physical entry point (default: the load address)\n"
     "  -M, --mem SIZE         guest RAM, with K/M/G suffix (default 2M, at most 4G)\n"
+    "      --mem-at GPA:SIZE  more RAM: a slot at GPA, above 4 GiB too (up to 4 times)\n"
     "  -b, --backend NAME     auto (default: kvm if /dev/kvm opens, else soft), kvm, soft\n"
     "  -x, --max-exits N      stop after N exits (default 1000000; 0: no limit)\n"
     "  -t, --timeout MS       stop after MS milliseconds of wall time, counted from the start: opening\n"
@@ -121,6 +123,7 @@ struct run_args {
     bool deterministic;    /* --deterministic */
     bool irqchip;          /* --irqchip */
     uint64_t gdb_port;
+    struct cli_mem_at mem_at; /* --mem-at */
 };
 
 #define usage_error(...) cli_usage_error(NULL, __VA_ARGS__)
@@ -375,6 +378,10 @@ static int run_guest(const struct run_args *a)
         rc = vm_irqchip_create(vm);
     if (rc == 0)
         rc = vm_mem_add(vm, 0, a->mem_size, 0);
+    if (rc == 0 && cli_mem_at_add(vm, &a->mem_at) < 0) {
+        status = EXIT_USAGE; /* an overlap, or beyond what the backend can map */
+        goto out_err;
+    }
     if (rc == 0)
         rc = vm_devices_add_standard(vm, console = dump == stdout ? line_hold_open(&hold) : stdout);
     if (rc == 0 && serial_in)
@@ -515,6 +522,7 @@ static int cmd_run(int argc, char **argv)
         {"gdb", required_argument, NULL, 0x113},
         {"deterministic", no_argument, NULL, 0x114},
         {"irqchip", no_argument, NULL, 0x11e},
+        {"mem-at", required_argument, NULL, 0x11f},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -583,6 +591,10 @@ static int cmd_run(int argc, char **argv)
             if (!cli_parse_size(optarg, &a.mem_size, true) || a.mem_size == 0 || a.mem_size > (4ULL << 30) ||
                 a.mem_size % 4096)
                 return usage_error("--mem: '%s' is not a size of 4K..4G in whole 4 KiB pages", optarg);
+            break;
+        case 0x11f:
+            if (cli_mem_at_parse(&a.mem_at, optarg) != 0)
+                return EXIT_USAGE;
             break;
         case 'x':
             if (!cli_parse_size(optarg, &a.max_exits, false))

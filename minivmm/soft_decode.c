@@ -569,3 +569,106 @@ uint32_t soft_ins_batch(uint64_t rdi, bool df, unsigned size, uint64_t count)
         n = count;
     return n ? (uint32_t)n : 1;
 }
+
+/* Control transfers, and what else ends the engine's block (HLT, STI, POPF, SYSCALL...). */
+static bool soft_insn_ends_block(const struct soft_insn_info *info, const uint8_t *b)
+{
+    uint8_t op = info->op, op2 = info->op2;
+    unsigned reg = info->modrm_at >= 0 ? (b[info->modrm_at] >> 3) & 7 : 0;
+    if (op == 0x0f)
+        return (op2 >= 0x80 && op2 <= 0x8f) || op2 == 0x05 || op2 == 0x07 || op2 == 0x34 || op2 == 0x35 || op2 == 0x0b;
+    return (op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3) || (op >= 0xe8 && op <= 0xeb) || op == 0x9a ||
+           op == 0xc2 || op == 0xc3 || op == 0xca || op == 0xcb || (op >= 0xcc && op <= 0xcf) || op == 0xf4 ||
+           op == 0xfb || op == 0x9d || (op == 0xff && reg >= 2 && reg <= 5);
+}
+
+bool soft_insn_may_unmask(const uint8_t *b, size_t n, unsigned code, bool mem, bool *ends_block)
+{
+    struct soft_insn_info info;
+    int io;
+    if (ends_block)
+        *ends_block = false;
+    if (soft_insn_parse(b, n, code, &io, &info) == 0)
+        return false;
+    if (ends_block)
+        *ends_block = soft_insn_ends_block(&info, b);
+    if (io != SOFT_IO_NONE)
+        return true; /* the PIC's ports, or an exit during which the VMM may raise a line */
+    uint8_t op = info.op, op2 = info.op2;
+    if (op == 0x0f && (op2 == 0x30 || op2 == 0x22))
+        return true; /* WRMSR (x2APIC, TSC deadline), MOV to CRn (CR8 is the TPR) */
+    if (!mem)
+        return false;
+    if (op == 0xa2 || op == 0xa3 || op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab)
+        return true; /* a store to a moffs, MOVS, STOS */
+    if (info.modrm_at < 0 || (b[info.modrm_at] >> 6) == 3)
+        return false; /* no memory operand */
+    unsigned reg = (b[info.modrm_at] >> 3) & 7;
+    if (op == 0x0f && op2 == 0xc7 && reg == 1)
+        return false; /* CMPXCHG8B/16B: see soft_decode.h */
+    if (op == 0x0f) {
+        switch (op2) {
+        case 0x0d: /* prefetchw */
+        case 0x10: /* movups/movss load */
+        case 0x12:
+        case 0x16:
+        case 0x18: /* prefetch */
+        case 0x1f: /* nop */
+        case 0x28: /* movaps load */
+        case 0x2e: /* ucomiss */
+        case 0x2f:
+        case 0x6e: /* movd load */
+        case 0x6f: /* movq/movdqa load */
+        case 0xa3: /* bt */
+        case 0xaf: /* imul */
+        case 0xb6: /* movzx, movsx */
+        case 0xb7:
+        case 0xbc: /* bsf, bsr */
+        case 0xbd:
+        case 0xbe:
+        case 0xbf:
+            return false;
+        default:
+            return !(op2 >= 0x40 && op2 <= 0x4f) && !(op2 == 0xba && reg == 4); /* cmov, bt imm: reads */
+        }
+    }
+    switch (op) {
+    case 0x02: /* ALU reg <- mem: reads */
+    case 0x03:
+    case 0x0a:
+    case 0x0b:
+    case 0x12:
+    case 0x13:
+    case 0x1a:
+    case 0x1b:
+    case 0x22:
+    case 0x23:
+    case 0x2a:
+    case 0x2b:
+    case 0x32:
+    case 0x33:
+    case 0x38: /* cmp */
+    case 0x39:
+    case 0x3a:
+    case 0x3b:
+    case 0x69: /* imul */
+    case 0x6b:
+    case 0x84: /* test */
+    case 0x85:
+    case 0x8a: /* mov reg <- mem */
+    case 0x8b:
+    case 0x8d: /* lea: no access */
+        return false;
+    case 0x80: /* cmp mem, imm */
+    case 0x81:
+    case 0x83:
+        return reg != 7;
+    case 0xf6: /* test, mul, imul, div, idiv of mem */
+    case 0xf7:
+        return reg == 2 || reg == 3;
+    case 0xff: /* call/jmp through mem, push mem: the memory is read (the stack is RAM) */
+        return reg == 0 || reg == 1;
+    default:
+        return true;
+    }
+}

@@ -34,6 +34,17 @@ struct soft_memop {
  */
 bool soft_decode_memop(const uint8_t *b, size_t n, unsigned code, struct soft_memop *m);
 
+/*
+ * True when the instruction at b (n bytes; code 2, 4 or 8) may make an interrupt deliverable through the in-kernel
+ * irqchip: it does port I/O (the PIC), WRMSR or MOV to a control register (CR8), or, with mem, writes memory (the
+ * APIC and IOAPIC pages). Memory reads of the common integer forms are not; an unknown form is.
+ * *ends_block (when not NULL): the instruction ends the engine's block anyway (a jump, HLT, STI, POPF...).
+ * Unicorn workaround: nor is CMPXCHG8B/16B. Unicorn 2.1.1 (QEMU 5) computes their flags in a helper from the
+ * flags state the translator has not stored yet, so until the next flag-setting instruction the engine's RFLAGS
+ * holds junk (a Linux boot read TF and IF from it): an interrupt frame pushed right after one would carry it.
+ */
+bool soft_insn_may_unmask(const uint8_t *b, size_t n, unsigned code, bool mem, bool *ends_block);
+
 /* A port I/O instruction as KVM's exit needs it. */
 struct soft_pio_insn {
     bool string, rep;

@@ -2,6 +2,7 @@
  * The soft backend's Unicorn engines: a pool of engines with the backend's hooks installed, and the guest's
  * memory map inside one (slots as RAM, the gaps below SOFT_MMIO_LIMIT as MMIO).
  */
+#include "soft_cpuid.h"
 #include "soft_priv.h"
 
 #include <errno.h>
@@ -32,14 +33,17 @@ static void soft_unmap_ram(struct soft_engine *e)
         if (soft_is_mmio(e, regs[i].begin))
             continue;
         uc_ctl_remove_cache(e->uc, regs[i].begin, regs[i].end + 1);
-        uc_mem_unmap(e->uc, regs[i].begin, regs[i].end - regs[i].begin + 1);
+        if (uc_mem_unmap(e->uc, regs[i].begin, regs[i].end - regs[i].begin + 1) == UC_ERR_OK)
+            __atomic_add_fetch(&soft_pages_unmapped, (regs[i].end - regs[i].begin + 1) / SOFT_PAGE, __ATOMIC_RELAXED);
     }
     uc_free(regs);
+    soft_lazy_forget(e); /* the MMIO chunks above SOFT_MMIO_LIMIT went with the RAM */
 }
 
 /*
- * Map every slot (RAM) and every gap below SOFT_MMIO_LIMIT (MMIO) into the
- * engine. Unicorn unmaps a region page by page (about 60 ns a page, mostly
+ * Map every slot (RAM) up to SOFT_LAZY_SLOT and every gap below SOFT_MMIO_LIMIT
+ * (MMIO) into the engine; larger slots wait for their first touch (soft_lazy.c).
+ * Unicorn unmaps a region page by page (about 60 ns a page, mostly
  * tb_flush_jmp_cache), so the gaps already mapped as this layout needs them
  * stay: a VM's last gap runs to 4 GiB, and remapping it cost every VM about
  * 120 ms. 0 or -errno.
@@ -49,9 +53,10 @@ int soft_map_memory(struct soft_vcpu *v)
     struct soft_engine *e = v->engine;
     struct soft_slot sorted[SOFT_MAX_SLOTS];
     int n = 0;
+    const struct soft_vm *mem = soft_vcpu_mem(v); /* address space 1's slots while in SMM (soft_smm.c) */
     for (int i = 0; i < SOFT_MAX_SLOTS; i++)
-        if (v->vm->slots[i].used)
-            sorted[n++] = v->vm->slots[i];
+        if (mem->slots[i].used)
+            sorted[n++] = mem->slots[i];
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && sorted[j].gpa < sorted[j - 1].gpa; j--) {
             struct soft_slot t = sorted[j];
@@ -72,6 +77,9 @@ int soft_map_memory(struct soft_vcpu *v)
         if (i < n)
             at = sorted[i].gpa + sorted[i].size;
     }
+    ngap = soft_smm_gaps_split(v, gap_base, gap_end, ngap, SOFT_MAX_SLOTS + 1); /* kept across SMM (soft_smm.c) */
+    for (int j = 0; j < ngap; j++)
+        have[j] = false;
     struct soft_mmio_region *gone[SOFT_MAX_SLOTS + 1];
     int k = 0, ngone = 0;
     for (int i = 0; i < e->nmmio; i++) {
@@ -104,13 +112,19 @@ int soft_map_memory(struct soft_vcpu *v)
     if (uc_context_restore(v->uc, e->saved) != UC_ERR_OK)
         return -EIO;
     uc_ctl_flush_tlb(v->uc);
+    v->lazy_any = false;
     for (int i = 0; i < n; i++) {
         /* The VMM's memory must really be there, or the engine would fault in the host. */
         unsigned char vec;
         if (mincore(sorted[i].hva, SOFT_PAGE, &vec) != 0 && errno == ENOMEM)
             return -EFAULT;
+        if (sorted[i].size > SOFT_LAZY_SLOT) {
+            v->lazy_any = true; /* mapped a chunk at a time on first touch (soft_lazy.c) */
+            continue;
+        }
         if (uc_mem_map_ptr(v->uc, sorted[i].gpa, sorted[i].size, UC_PROT_ALL, sorted[i].hva) != UC_ERR_OK)
             return -ENOMEM;
+        __atomic_add_fetch(&soft_pages_mapped, sorted[i].size / SOFT_PAGE, __ATOMIC_RELAXED);
     }
     for (int j = 0; j < ngap; j++) {
         if (have[j])
@@ -168,7 +182,7 @@ struct soft_engine *soft_engine_get(void)
     e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    if (uc_open(UC_ARCH_X86, UC_MODE_64, &e->uc) != UC_ERR_OK) {
+    if (soft_uc_open(&e->uc) != UC_ERR_OK) {
         free(e);
         return NULL;
     }
@@ -197,6 +211,7 @@ struct soft_engine *soft_engine_get(void)
         uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, (void *)soft_hook_invalid, e, 1, 0) == UC_ERR_OK &&
         uc_hook_add(e->uc, &h, UC_HOOK_INTR, (void *)soft_hook_intr, e, 1, 0) == UC_ERR_OK &&
         uc_hook_add(e->uc, &h, UC_HOOK_BLOCK, (void *)soft_hook_block, e, 1, 0) == UC_ERR_OK &&
+        uc_hook_add(e->uc, &h, UC_HOOK_MEM_UNMAPPED, (void *)soft_hook_unmapped, e, 1, 0) == UC_ERR_OK &&
         soft_clock_hook_add(e->uc);
     if (!ok) {
         /* Keep it reachable rather than closing it (see above); it is unusable, so never handed out. */
@@ -208,7 +223,7 @@ struct soft_engine *soft_engine_get(void)
     return e;
 }
 
-void soft_engine_put(struct soft_engine *e)
+void soft_engine_drop_ram(struct soft_engine *e)
 {
     /*
      * The next VM must not run this one's code: drop the translations of its
@@ -219,6 +234,11 @@ void soft_engine_put(struct soft_engine *e)
     uc_ctl_flush_tlb(e->uc);
     soft_unmap_ram(e);
     uc_ctl_flush_tlb(e->uc);
+}
+
+void soft_engine_put(struct soft_engine *e)
+{
+    soft_engine_drop_ram(e);
     e->v = NULL;
     pthread_mutex_lock(&soft_pool_lock);
     e->next = soft_pool;

@@ -4,6 +4,7 @@
  */
 #include "soft_decode.h"
 #include "soft_event.h"
+#include "soft_pv.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -74,8 +75,9 @@ bool soft_msr_kvm_knows(uint32_t idx)
 
 uint64_t soft_cr4_reserved(const struct kvm_cpuid_entry2 *tab, int n)
 {
-    /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP LA57 VMXE FSGSBASE PCIDE OSXSAVE SMEP SMAP PKE */
-    uint64_t known = 0x7fffull | (1ull << 16) | (1ull << 17) | (1ull << 18) | (7ull << 20);
+    /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP LA57 VMXE FSGSBASE PCIDE OSXSAVE SMEP SMAP PKE; never
+     * SMXE (bit 14): KVM's CR4_RESERVED_BITS */
+    uint64_t known = 0x3fffull | (1ull << 16) | (1ull << 17) | (1ull << 18) | (7ull << 20);
     uint64_t rsvd = ~known;
     uint32_t c1 = 0, b7 = 0, c7 = 0;
     for (int i = 0; i < n; i++) {
@@ -479,30 +481,10 @@ bool soft_hook_invalid(uc_engine *uc, void *ud)
     img_load(v);
     uint8_t b[15];
     size_t n = soft_fetch(v, rip, b);
-    if (n >= 3 && b[0] == 0x0f && b[1] == 0x01 && (b[2] == 0xc1 || b[2] == 0xd9)) {
-        uint32_t hf = img_u32(v, soft_layout.hflags);
-        uint64_t nr = soft_rd(v, UC_X86_REG_RAX), ret;
-        if ((hf & HF_CPL_MASK) != 0)
-            ret = (uint64_t)-KVM_EPERM;
-        else if ((hf & HF_CS64_MASK ? nr : (uint32_t)nr) == KVM_HC_VAPIC_POLL_IRQ)
-            ret = 0;
-        else
-            ret = (uint64_t)-KVM_ENOSYS;
-        if (!(hf & HF_CS64_MASK))
-            ret = (uint32_t)ret;
-        soft_wr(v, UC_X86_REG_RAX, ret);
-        soft_wr(v, UC_X86_REG_RIP, rip + 3);
-        v->stats.hypercall++;
-        v->stop = STOP_RESTART;
-        if (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_TF) {
-            /* KVM skips the instruction and then single-steps: #DB, RIP after it (kvm_vcpu_do_singlestep). */
-            soft_wr(v, UC_X86_REG_DR6, soft_rd(v, UC_X86_REG_DR6) | X86_DR6_ACTIVE_LOW | X86_DR6_BS);
-            v->stop = STOP_EXCEPTION;
-            v->exc_vector = X86_VEC_DB;
-            v->exc_has_error = false;
-            v->exc_soft = false;
-            v->exc_insn_len = 0;
-        }
+    if (n >= 3 && b[0] == 0x0f && b[1] == 0x01 && soft_hypercall_insn_is(b[2])) {
+        soft_hypercall_insn(v, rip, b[2]); /* soft_hypercall.c: VMCALL, VMMCALL, MONITOR, MWAIT */
+    } else if (soft_smm_is_rsm(v, b, n)) {
+        v->stop = STOP_RSM; /* KVM emulates RSM (em_rsm): soft_smm_rsm once the engine stops */
     } else {
         v->stop = STOP_EXCEPTION;
         v->exc_vector = X86_VEC_UD;

@@ -20,7 +20,8 @@ bool soft_locate_io(struct soft_vcpu *v)
 {
     uint32_t hf = img_u32(v, soft_layout.hflags);
     unsigned code = (hf & HF_CS64_MASK) ? 8 : (hf & HF_CS32_MASK) ? 4 : 2;
-    uint64_t base = img_seg(v, R_CS)->base, rip = v->blk_addr, end = v->blk_addr + v->blk_size;
+    /* The block hook's address is linear (CS base + RIP): with a CS base (real mode, SMM) RIP is less. */
+    uint64_t base = img_seg(v, R_CS)->base, rip = v->blk_addr - base, end = rip + v->blk_size;
     unsigned seen = 0;
     while (rip < end) {
         uint8_t b[16];
@@ -69,7 +70,7 @@ static struct soft_pio_insn soft_decode_pio_slow(struct soft_vcpu *v)
         uint8_t t[16] = {0};
         uint64_t pa;
         uint32_t pe;
-        uint64_t end = img_seg(v, R_CS)->base + v->blk_addr + v->blk_size;
+        uint64_t end = v->blk_addr + v->blk_size; /* linear */
         unsigned k = v->blk_size < 16 ? v->blk_size : 16;
         d.rep = false;
         asz = false;
@@ -106,7 +107,7 @@ static struct soft_pio_insn soft_decode_pio(struct soft_vcpu *v)
     struct soft_walk w = soft_translate(v, lin, false, false);
     uint8_t *h = (w.fault || w.bad || (lin & (SOFT_PAGE - 1)) + v->io_len > SOFT_PAGE)
                      ? NULL
-                     : soft_gpa_to_hva(v->vm, w.gpa, v->io_len);
+                     : soft_gpa_to_hva(soft_vcpu_mem(v), w.gpa, v->io_len);
     if (!h)
         return d;
     *c = (struct soft_io_site){.blk_addr = v->blk_addr,
@@ -159,6 +160,9 @@ static void soft_pio_begin(struct soft_vcpu *v, uint32_t port, int size, uint8_t
     v->pio_left = count;
     v->pio_index = 0;
     v->ins_rep = d.string && d.rep && dir == KVM_EXIT_IO_IN;
+    v->pio_asz = d.addr_size;
+    v->pio_rcx = soft_rd(v, UC_X86_REG_RCX) & soft_mask(d.addr_size);
+    v->pio_rdi = soft_rd(v, UC_X86_REG_RDI);
     v->ins_block = v->ins_rep && !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF);
     v->db_batch_rip = 0;
 }
@@ -185,6 +189,36 @@ void soft_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void 
     soft_exit_to_vmm(v);
 }
 
+/*
+ * The VMM may change RCX or RDI while a rep ins waits in its exit (Linux's userspace_io_test does). KVM's
+ * emulator then sizes the batch again from the new registers as it completes the exit: pio_in_emulated
+ * refills its read cache with min(bytes left in RDI's page, 1024 / size, RCX) elements, at least one, the
+ * first of them the exit's data (emulator_pio_in_emulated; beyond the exit's count, whatever the cache held:
+ * here, whatever the run page holds there). No element of the old batch outlives the instruction: a batch
+ * cut short by a smaller RCX is not taken up by the next IN. RCX set to 0 ends the instruction with no element
+ * (x86_emulate_insn); the engine is inside one, so it ends it with RCX 0 and RDI as the VMM left them after its
+ * decrement and step, the element *keep = 0: the engine's store of 0 at its place (QEMU stores first, so that a
+ * page fault comes before the read) has been made already. true when it did that.
+ */
+static bool soft_ins_rebatch(struct soft_vcpu *v, unsigned size, uint32_t *keep)
+{
+    uint64_t mask = soft_mask(v->pio_asz), rcx_reg = soft_rd(v, UC_X86_REG_RCX), rdi = soft_rd(v, UC_X86_REG_RDI);
+    uint64_t rcx = rcx_reg & mask;
+    if (rcx == v->pio_rcx && rdi == v->pio_rdi)
+        return false;
+    bool df = (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF) != 0;
+    if (rcx != 0) {
+        v->pio_left = soft_ins_batch(rdi, df, size, rcx);
+        return false;
+    }
+    uint64_t step = df ? (uint64_t)0 - size : size;
+    soft_wr(v, UC_X86_REG_RCX, (rcx_reg & ~mask) | 1);
+    soft_wr(v, UC_X86_REG_RDI, (rdi & ~mask) | ((rdi - step) & mask));
+    *keep = 0;
+    v->pio_left = 1;
+    return true;
+}
+
 uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
 {
     struct soft_vcpu *v = ((struct soft_engine *)ud)->v;
@@ -198,6 +232,8 @@ uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
         v->wpend = false;
     soft_mmio_flush(v);
     v->io_in_block++;
+    uint32_t value = 0;
+    bool keep = false;
     if (v->pio_left == 0 || v->run->exit_reason != KVM_EXIT_IO || v->run->io.direction != KVM_EXIT_IO_IN ||
         v->run->io.port != port || v->run->io.size != size) {
         soft_pio_begin(v, port, size, KVM_EXIT_IO_IN);
@@ -205,9 +241,11 @@ uint32_t soft_hook_in(uc_engine *uc, uint32_t port, int size, void *ud)
         v->io_exit = true;
         if (!soft_exit_to_vmm(v))
             return 0;
+        if (v->ins_rep)
+            keep = soft_ins_rebatch(v, (unsigned)size, &value);
     }
-    uint32_t value = 0;
-    memcpy(&value, (uint8_t *)v->run + SOFT_PIO_OFFSET + (size_t)v->pio_index * (size_t)size, (size_t)size);
+    if (!keep)
+        memcpy(&value, (uint8_t *)v->run + SOFT_PIO_OFFSET + (size_t)v->pio_index * (size_t)size, (size_t)size);
     v->pio_index++;
     v->pio_left--;
     v->ins_store = v->io_string;
@@ -411,7 +449,7 @@ uint64_t soft_hook_mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *u
     uint64_t kval;
     if (__builtin_expect(v->kio, 0) && soft_irqchip_mmio(v, gpa, size, false, &kval))
         return kval; /* the local APIC's page or the IOAPIC: no exit */
-    uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
+    uint8_t *hva = v->remap ? soft_gpa_to_hva(soft_vcpu_mem(v), gpa, size) : NULL;
     if (hva) {
         /* A slot added during this exit: the access completes in the new RAM, as on KVM. */
         uint64_t x = 0;
@@ -456,7 +494,7 @@ void soft_hook_mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t v
     v->rhigh_valid = false;
     if (__builtin_expect(v->kio, 0) && soft_irqchip_mmio(v, gpa, size, true, &value))
         return;
-    uint8_t *hva = v->remap ? soft_gpa_to_hva(v->vm, gpa, size) : NULL;
+    uint8_t *hva = v->remap ? soft_gpa_to_hva(soft_vcpu_mem(v), gpa, size) : NULL;
     if (hva) {
         soft_mmio_flush(v);
         memcpy(hva, &value, size > 8 ? 8 : size);

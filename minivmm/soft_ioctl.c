@@ -1,7 +1,11 @@
 /* The soft backend's vCPU fd: creation with its engine and run page, destruction, and the vCPU ioctls. */
+#include "soft_cpuid.h"
 #include "soft_debug.h"
 #include "soft_irqchip.h"
 #include "soft_event.h"
+#include "soft_sync_regs.h"
+#include "soft_save.h"
+#include "soft_pv.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -22,6 +26,7 @@ int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
     v->steal_fd = -1;
     v->tsc_ratio = SOFT_TSC_RATIO_ONE;
     v->tsc_khz = (uint32_t)soft_tsc_khz();
+    v->platform_info = X86_PLATFORM_INFO_CPUID_FAULT; /* KVM's kvm_arch_vcpu_create */
     v->fd = memfd_create("kvm-vcpu", MFD_CLOEXEC);
     int r = v->fd < 0 ? -errno : 0;
     if (!r && ftruncate(v->fd, SOFT_RUN_SIZE) != 0)
@@ -57,13 +62,14 @@ int soft_vcpu_create(struct soft_vm *vm, int id, struct soft_vcpu **out)
     v->ncpuid = 0; /* as KVM: CPUID answers zeros until KVM_SET_CPUID2 */
     v->run->io.data_offset = SOFT_PIO_OFFSET;
     soft_vcpu_reset(v, false);
+    soft_fpu_reset(v);
     r = soft_irqchip_vcpu_init(v); /* its local APIC, when the VM has an in-kernel irqchip */
     if (r) {
         soft_vcpu_destroy(v);
         return r;
     }
-    /* Guest TSC starts near 0 at creation, as KVM's does. */
-    soft_set_tsc_offset(v, (uint64_t)0 - vm->tsc_at_create);
+    /* Guest TSC: 0 for the VM's first vCPU, the others on its line (KVM's kvm_arch_vcpu_postcreate). */
+    soft_tsc_synchronize(v, 0);
     *out = v;
     return 0;
 }
@@ -100,6 +106,7 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     void *p = (void *)arg;
     switch (req) {
     case KVM_RUN:
+    case KVM_SMI:
     case KVM_GET_TSC_KHZ:
     case KVM_SET_TSC_KHZ:
     case KVM_SET_GUEST_DEBUG:
@@ -118,6 +125,21 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     case KVM_GET_MP_STATE:
     case KVM_SET_MP_STATE:
     case KVM_ENABLE_CAP:
+    case KVM_HAS_DEVICE_ATTR:
+    case KVM_GET_DEVICE_ATTR:
+    case KVM_SET_DEVICE_ATTR:
+    case KVM_GET_SUPPORTED_HV_CPUID:
+    case KVM_GET_VCPU_EVENTS:
+    case KVM_SET_VCPU_EVENTS:
+    case KVM_GET_DEBUGREGS:
+    case KVM_SET_DEBUGREGS:
+    case KVM_GET_XSAVE:
+    case KVM_GET_XSAVE2:
+    case KVM_SET_XSAVE:
+    case KVM_GET_XCRS:
+    case KVM_SET_XCRS:
+    case KVM_GET_FPU:
+    case KVM_SET_FPU:
         if (!p)
             return -EFAULT;
         break;
@@ -131,7 +153,10 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         soft_steal_update(v);
         struct soft_vcpu *outer = soft_tsc_vcpu;
         soft_tsc_vcpu = v;
-        int r = soft_vcpu_run(v);
+        int r = soft_sync_regs_in(v); /* KVM_CAP_SYNC_REGS: kvm_run's s.regs in and out (soft_sync_regs.c) */
+        if (r == 0)
+            r = soft_vcpu_run(v);
+        soft_sync_regs_out(v);
         soft_tsc_vcpu = outer;
         return r;
     }
@@ -145,8 +170,8 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         soft_sregs_get(v, p);
         return 0;
     case KVM_SET_SREGS:
-        if (((struct kvm_sregs *)p)->cr4 & soft_cr4_reserved(v->cpuid, v->ncpuid))
-            return -EINVAL; /* kvm_is_valid_sregs: a CR4 bit KVM refuses */
+        if (soft_vcpu_sregs_check(v, p) != 0)
+            return -EINVAL; /* kvm_is_valid_sregs, kvm_set_apic_base: nothing is changed */
         soft_sregs_set(v, p);
         return 0;
     case KVM_GET_MSRS:
@@ -154,25 +179,15 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
     case KVM_SET_MSRS:
         return soft_vcpu_msrs(v, p, true);
     case KVM_SET_CPUID2: {
-        struct kvm_cpuid2 *c = p;
-        if (c->nent > 256)
-            return -E2BIG;
-        if (c->nent > SOFT_MAX_CPUID) {
-            soft_set_error("soft backend: at most %d CPUID entries", SOFT_MAX_CPUID);
-            return -E2BIG;
-        }
-        memcpy(v->cpuid, c->entries, c->nent * sizeof c->entries[0]);
-        v->ncpuid = (int)c->nent;
-        return 0;
+        int r = soft_vcpu_set_cpuid(v, p); /* soft_cpuid.c */
+        if (r == 0)
+            soft_pv_cpuid_update(v); /* kvm_vcpu_after_set_cpuid: kvm_update_pv_runtime */
+        if (r == 0)
+            soft_hv_cpuid_update(v); /* and kvm_hv_set_cpuid (soft_hyperv.c) */
+        return r;
     }
-    case KVM_GET_CPUID2: {
-        struct kvm_cpuid2 *c = p;
-        if (c->nent < (uint32_t)v->ncpuid)
-            return -E2BIG;
-        memcpy(c->entries, v->cpuid, (size_t)v->ncpuid * sizeof c->entries[0]);
-        c->nent = (uint32_t)v->ncpuid;
-        return 0;
-    }
+    case KVM_GET_CPUID2:
+        return soft_vcpu_get_cpuid(v, p);
     case KVM_INTERRUPT: {
         const struct kvm_interrupt *irq = p;
         if (irq->irq >= 256)
@@ -194,6 +209,39 @@ int soft_vcpu_ioctl(struct soft_vcpu *v, unsigned long req, unsigned long arg)
         return soft_irqchip_vcpu_ioctl(v, req, p);
     case KVM_ENABLE_CAP:
         return soft_vcpu_enable_cap(v, p);
+    case KVM_HAS_DEVICE_ATTR:
+    case KVM_GET_DEVICE_ATTR:
+    case KVM_SET_DEVICE_ATTR:
+        return soft_vcpu_tsc_attr(v, req, p);
+    case KVM_GET_VCPU_EVENTS:
+        soft_vcpu_events_get(v, p);
+        return 0;
+    case KVM_SET_VCPU_EVENTS:
+        return soft_vcpu_events_set(v, p);
+    case KVM_GET_DEBUGREGS:
+        soft_vcpu_debugregs_get(v, p);
+        return 0;
+    case KVM_SET_DEBUGREGS:
+        return soft_vcpu_debugregs_set(v, p);
+    case KVM_GET_XSAVE:
+        return soft_vcpu_get_xsave(v, p, sizeof(struct kvm_xsave));
+    case KVM_GET_XSAVE2: /* KVM writes its uabi size; the VMM sized the buffer from KVM_CAP_XSAVE2, never less */
+        return soft_vcpu_get_xsave(v, p, soft_xsave_uabi_size());
+    case KVM_SET_XSAVE:
+        return soft_vcpu_set_xsave(v, p);
+    case KVM_GET_XCRS:
+        return soft_vcpu_get_xcrs(v, p);
+    case KVM_SET_XCRS:
+        return soft_vcpu_set_xcrs(v, p);
+    case KVM_GET_FPU:
+        return soft_vcpu_get_fpu(v, p);
+    case KVM_SET_FPU:
+        return soft_vcpu_set_fpu(v, p);
+    case KVM_GET_SUPPORTED_HV_CPUID: /* soft_hv_cpuid.c */
+        return soft_get_supported_hv_cpuid(p);
+    case KVM_SMI: /* kvm_vcpu_ioctl_smi: pending, taken before the guest runs again (soft_smm.c) */
+        soft_smm_raise(v);
+        return 0;
     case KVM_GET_TSC_KHZ:
         return (int)v->tsc_khz;
     case KVM_SET_TSC_KHZ:

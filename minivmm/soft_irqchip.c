@@ -43,6 +43,12 @@ struct soft_lapic *soft_chip_lapic_of(struct soft_irqchip *c, int id)
     return a;
 }
 
+bool soft_irqchip_in_kernel(const struct soft_vcpu *v)
+{
+    const struct soft_irqchip *c = v->vm->chip;
+    return c && c->have_chip;
+}
+
 /* vCPU id's interrupt state changed: its next block boundary looks, and a halted one wakes. */
 static void kick(struct soft_irqchip *c, int id, const struct soft_vcpu *self)
 {
@@ -74,7 +80,11 @@ static int deliver_msg(struct soft_irqchip *c, const struct soft_irq_msg *m, con
         struct soft_lapic *a = soft_chip_lapic_of(c, i);
         if (!soft_lapic_match_dest(a, m->dest, m->logical))
             continue;
-        if (m->delivery_mode == APIC_MODE_FIXED || m->delivery_mode == APIC_MODE_LOWEST) {
+        if (m->delivery_mode == APIC_MODE_SMI) { /* __apic_accept_irq: KVM_REQ_SMI, accepted (soft_smm.c) */
+            soft_smm_raise(c->vcpu[i]);
+            kick(c, i, self);
+            r++;
+        } else if (m->delivery_mode == APIC_MODE_FIXED || m->delivery_mode == APIC_MODE_LOWEST) {
             r += soft_lapic_accept(a, m->vector, m->level_trig);
             kick(c, i, self);
             if (m->delivery_mode == APIC_MODE_LOWEST)
@@ -107,7 +117,10 @@ static void send_ipi(struct soft_irqchip *c, int src, uint32_t icr, uint32_t icr
     for (int i = 0; i < SOFT_MAX_VCPUS; i++) {
         if (!c->vcpu[i] || (shorthand == 1 && i != src) || (shorthand == 3 && i == src))
             continue;
-        if (m.delivery_mode == APIC_MODE_FIXED || m.delivery_mode == APIC_MODE_LOWEST) {
+        if (m.delivery_mode == APIC_MODE_SMI) {
+            soft_smm_raise(c->vcpu[i]);
+            kick(c, i, self);
+        } else if (m.delivery_mode == APIC_MODE_FIXED || m.delivery_mode == APIC_MODE_LOWEST) {
             soft_lapic_accept(soft_chip_lapic_of(c, i), m.vector, m.level_trig);
             kick(c, i, self);
         }
@@ -167,6 +180,11 @@ static void apply_effect(struct soft_irqchip *c, struct soft_vcpu *v, const stru
     if (eff->ipi)
         send_ipi(c, v->id, eff->icr, eff->icr2, v);
     __atomic_store_n(&v->irq_kick, 1, __ATOMIC_RELEASE); /* TPR, EOI and timer writes change what is deliverable */
+}
+
+void soft_chip_apply_effect(struct soft_irqchip *c, struct soft_vcpu *v, const struct soft_lapic_effect *eff)
+{
+    apply_effect(c, v, eff);
 }
 
 /* The host TSC at which vCPU v's timer is due (the block hook compares), 0 for none. */
@@ -347,6 +365,21 @@ static void pit_poll(struct soft_irqchip *c, uint64_t now, const struct soft_vcp
     }
 }
 
+/*
+ * A level-triggered line is high on a masked pin, or waits for its EOI: an IOAPIC write (unmask, EOI register) may
+ * let an interrupt in. (An edge latched on a masked pin stays there: unmasking sends nothing, as on KVM.)
+ */
+static bool ioapic_holds_line(const struct soft_ioapic *io)
+{
+    for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++) {
+        const struct kvm_ioapic_state *s = &io->s;
+        if (s->redirtbl[pin].fields.remote_irr ||
+            (((s->irr >> pin) & 1) && s->redirtbl[pin].fields.mask && s->redirtbl[pin].fields.trig_mode))
+            return true;
+    }
+    return false;
+}
+
 int soft_irqchip_take(struct soft_vcpu *v, bool window_open, bool if_set)
 {
     struct soft_irqchip *c = v->vm->chip;
@@ -373,6 +406,12 @@ int soft_irqchip_take(struct soft_vcpu *v, bool window_open, bool if_set)
                 vec = p;
             }
         }
+    }
+    /* A software-disabled APIC accepts no fixed interrupt and keeps its LVTs masked: its page's writes let none in. */
+    bool cut_mem = (soft_lapic_enabled(a) && !(a->apic_base & APIC_BASE_MSR_EXTD)) || ioapic_holds_line(&c->ioapic);
+    if (cut_mem != v->tb_cut_mem) { /* blocks translated the other way are dropped */
+        v->tb_cut_mem = cut_mem;
+        uc_ctl_flush_tb(v->uc);
     }
     v->irq_want = pending && vec < 0;
     if (v->irq_want && if_set) /* only the STI/MOV SS shadow holds it back: look again at the next block */
@@ -405,6 +444,8 @@ int soft_irqchip_halt_wait(struct soft_vcpu *v)
         if (due && (due <= now || due - now < wait))
             wait = due > now ? due - now : 0;
         pthread_mutex_unlock(&c->lock);
+        if (__atomic_load_n(&v->smm.pending, __ATOMIC_ACQUIRE) && !v->smm.in_smm)
+            return 0; /* an SMI wakes it (kvm_vcpu_has_events) */
         /* A halted vCPU wakes for an interrupt it can take (KVM: kvm_arch_interrupt_allowed). */
         if (pending && (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF))
             return 0;

@@ -1,6 +1,7 @@
 /*
  * The soft backend's in-kernel irqchip (KVM_CREATE_IRQCHIP): the PIC pair, the IOAPIC and a local APIC per vCPU
- * with its timer, behind KVM's ioctls; interrupts reach the engine at block boundaries, and HLT waits in the backend.
+ * with its timer, behind KVM's ioctls; interrupts reach the engine at block boundaries (a block ends after each
+ * instruction that may unmask one: the boundary where KVM takes it), and HLT waits in the backend.
  * Also KVM_IOEVENTFD and KVM_IRQFD, which need no exit either.
  */
 #ifndef MINIVMM_SOFT_IRQCHIP_H
@@ -25,6 +26,9 @@ void soft_irqchip_vm_destroy(struct soft_vm *vm);
 int soft_irqchip_vcpu_init(struct soft_vcpu *v);
 /* A vCPU goes away. */
 void soft_irqchip_vcpu_fini(struct soft_vcpu *v);
+
+/* True when the VM has KVM_CREATE_IRQCHIP's chips (not only ioeventfds): interrupts arrive without the VMM. */
+bool soft_irqchip_in_kernel(const struct soft_vcpu *v);
 
 /* From the I/O hooks: true when the access was an in-kernel device's (no exit); *val is an IN's or read's data. */
 bool soft_irqchip_pio(struct soft_vcpu *v, uint16_t port, unsigned size, bool write, uint32_t *val);

@@ -440,7 +440,7 @@ int soft_irqchip_vcpu_init(struct soft_vcpu *v)
     pthread_mutex_lock(&c->lock);
     c->wake_fd[v->id] = fd;
     c->vcpu[v->id] = v;
-    soft_lapic_reset(&c->lapic[v->id], (uint32_t)v->id);
+    soft_lapic_reset(&c->lapic[v->id], (uint32_t)v->id, soft_vcpu_is_reset_bsp(v));
     c->lapic[v->id].apic_base = v->apic_base;
     pthread_mutex_unlock(&c->lock);
     v->wake_fd = fd;

@@ -64,6 +64,8 @@ uint64_t soft_chip_now_ns(void);
 struct soft_lapic *soft_chip_lapic_of(struct soft_irqchip *c, int id);
 /* Every vCPU looks at its interrupts again (self: the caller's, which needs no wake-up). Lock held. */
 void soft_chip_kick_all(struct soft_irqchip *c, const struct soft_vcpu *self);
+/* After vCPU v wrote its local APIC (soft_lapic_write's effect): EOI, IPI, kick. Lock held. */
+void soft_chip_apply_effect(struct soft_irqchip *c, struct soft_vcpu *v, const struct soft_lapic_effect *eff);
 /* The IOAPIC's soft_irq_deliver_fn (ctx: the chip). */
 int soft_chip_ioapic_deliver(void *ctx, const struct soft_irq_msg *m);
 /* GSI gsi to level through KVM's default routing; KVM_IRQ_LINE_STATUS's status. Lock held. */

@@ -77,18 +77,18 @@ static void update_ppr(struct soft_lapic *a)
     reg_set(a, APIC_REG_PPR, (tpr & 0xf0) >= (isr & 0xf0) ? tpr : (isr & 0xf0));
 }
 
-void soft_lapic_reset(struct soft_lapic *a, uint32_t vcpu_id)
+void soft_lapic_reset(struct soft_lapic *a, uint32_t vcpu_id, bool bsp)
 {
     bool tscd = a->tsc_deadline_ok;
     memset(a, 0, sizeof *a);
     a->tsc_deadline_ok = tscd;
-    a->apic_base = APIC_DEFAULT_BASE | APIC_BASE_MSR_ENABLE | (vcpu_id == 0 ? APIC_BASE_MSR_BSP : 0);
+    a->apic_base = APIC_DEFAULT_BASE | APIC_BASE_MSR_ENABLE | (bsp ? APIC_BASE_MSR_BSP : 0);
     reg_set(a, APIC_REG_ID, vcpu_id << 24);
     reg_set(a, APIC_REG_LVR, APIC_VERSION_VALUE);
     for (uint32_t off = APIC_REG_LVTT; off <= APIC_REG_LVTERR; off += 0x10)
         reg_set(a, off, APIC_LVT_MASKED);
     /* KVM_X86_QUIRK_LINT0_REENABLED: the BSP's LINT0 takes the PIC (ExtINT), unmasked. */
-    if (vcpu_id == 0)
+    if (bsp)
         reg_set(a, APIC_REG_LVT0, APIC_MODE_EXTINT << 8);
     reg_set(a, APIC_REG_DFR, 0xffffffffu);
     reg_set(a, APIC_REG_SPIV, 0xff);

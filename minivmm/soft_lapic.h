@@ -44,6 +44,7 @@
 #define APIC_SPIV_ENABLED      (1u << 8)
 #define APIC_MODE_FIXED        0
 #define APIC_MODE_LOWEST       1
+#define APIC_MODE_SMI          2
 #define APIC_MODE_NMI          4
 #define APIC_MODE_INIT         5
 #define APIC_MODE_STARTUP      6
@@ -73,8 +74,9 @@ struct soft_lapic_effect {
     bool timer_changed; /* the timer was armed, re-armed or stopped */
 };
 
-/* KVM's reset (kvm_lapic_reset): enabled at 0xfee00000, BSP bit and LVT0 = ExtINT for vCPU 0, LVTs masked. */
-void soft_lapic_reset(struct soft_lapic *a, uint32_t vcpu_id);
+/* KVM's reset (kvm_lapic_reset): enabled at 0xfee00000, LVTs masked; for the boot processor (bsp: KVM_SET_BOOT_CPU_ID's
+ * vCPU, 0 by default) the BSP bit and LVT0 = ExtINT. */
+void soft_lapic_reset(struct soft_lapic *a, uint32_t vcpu_id, bool bsp);
 /* A 32-bit register read at offset off (16-byte aligned), as KVM's kvm_lapic_reg_read; TMCCT from now_ns. */
 uint32_t soft_lapic_read(struct soft_lapic *a, uint32_t off, uint64_t now_ns);
 /* A 32-bit register write (KVM's kvm_lapic_reg_write); *eff says what else must happen. */

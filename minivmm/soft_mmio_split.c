@@ -47,7 +47,7 @@ static bool soft_split_find(struct soft_vcpu *v, uint64_t gpa, unsigned size, ui
     img_load(v);
     uint32_t hf = img_u32(v, soft_layout.hflags);
     unsigned code = (hf & HF_CS64_MASK) ? 8 : (hf & HF_CS32_MASK) ? 4 : 2;
-    if (soft_lin_rw(v, img_seg(v, R_CS)->base + v->blk_addr, buf, v->blk_size, false, false, &pa, &pe) != 0)
+    if (soft_lin_rw(v, v->blk_addr, buf, v->blk_size, false, false, &pa, &pe) != 0) /* blk_addr: linear */
         return false;
     for (uint32_t i = 0; i < v->blk_size;) {
         struct soft_memop m;
@@ -77,7 +77,7 @@ bool soft_mmio_one_access(struct soft_vcpu *v, uint64_t gpa, unsigned len)
     img_load(v);
     uint32_t hf = img_u32(v, soft_layout.hflags);
     unsigned code = (hf & HF_CS64_MASK) ? 8 : (hf & HF_CS32_MASK) ? 4 : 2;
-    if (soft_lin_rw(v, img_seg(v, R_CS)->base + v->blk_addr, buf, v->blk_size, false, false, &pa, &pe) != 0)
+    if (soft_lin_rw(v, v->blk_addr, buf, v->blk_size, false, false, &pa, &pe) != 0) /* blk_addr: linear */
         return false;
     for (uint32_t i = 0; i < v->blk_size;) {
         struct soft_memop m;
@@ -108,7 +108,7 @@ static bool soft_split_fill(struct soft_vcpu *v, uint64_t lin, unsigned size, ui
         uint64_t g = soft_gpa_of(v, l);
         if (g == ~0ull)
             return false;
-        uint8_t *h = soft_gpa_to_hva(v->vm, g, part);
+        uint8_t *h = soft_gpa_to_hva(soft_vcpu_mem(v), g, part);
         if (h) {
             memcpy(out + done, h, part);
         } else {
@@ -147,11 +147,11 @@ static bool soft_split_site_fill(struct soft_vcpu *v, uint64_t cs, uint64_t cr0,
     if (v->blk_size == 0 || v->blk_size > 1024)
         return false;
     img_load(v);
-    uint64_t lin = img_seg(v, R_CS)->base + v->blk_addr;
+    uint64_t lin = v->blk_addr; /* the block hook's address is linear */
     if ((lin & (SOFT_PAGE - 1)) + v->blk_size > SOFT_PAGE)
         return false;
     struct soft_walk w = soft_translate(v, lin, false, false);
-    const uint8_t *h = w.fault || w.bad ? NULL : soft_gpa_to_hva(v->vm, w.gpa, v->blk_size);
+    const uint8_t *h = w.fault || w.bad ? NULL : soft_gpa_to_hva(soft_vcpu_mem(v), w.gpa, v->blk_size);
     if (!h)
         return false;
     uint32_t hf = img_u32(v, soft_layout.hflags);

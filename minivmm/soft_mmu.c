@@ -20,7 +20,9 @@ struct soft_walk soft_mmu_walk(struct soft_vm *vm, const struct soft_paging *pg,
         level = 4;
         esz = 8;
     } else if (cr4 & X86_CR4_PAE) {
-        uint8_t *p = soft_gpa_to_hva(vm, (cr3 & X86_CR3_PAE_PDPT_MASK) + ((lin >> 30) & 3) * 8, 8);
+        uint64_t pdpte = (cr3 & X86_CR3_PAE_PDPT_MASK) + ((lin >> 30) & 3) * 8;
+        uint8_t *p = soft_gpa_to_hva(vm, pdpte, 8);
+        w.entry_gpa[w.nentries++] = pdpte;
         if (!p) {
             w.bad = true;
             return w;
@@ -41,6 +43,7 @@ struct soft_walk soft_mmu_walk(struct soft_vm *vm, const struct soft_paging *pg,
         unsigned shift = esz == 8 ? 12 + 9 * (unsigned)(level - 1) : 12 + 10 * (unsigned)(level - 1);
         uint64_t idx = (lin >> shift) & (esz == 8 ? 511 : 1023);
         uint8_t *p = soft_gpa_to_hva(vm, table + idx * esz, esz);
+        w.entry_gpa[w.nentries++] = table + idx * esz;
         if (!p) {
             w.bad = true;
             return w;
@@ -77,7 +80,7 @@ struct soft_walk soft_translate(struct soft_vcpu *v, uint64_t lin, bool write, b
 {
     struct soft_paging pg = {
         .cr0 = IMG_CR(v, 0), .cr3 = IMG_CR(v, 3), .cr4 = IMG_CR(v, 4), .efer = img_u64(v, soft_layout.efer)};
-    return soft_mmu_walk(v->vm, &pg, lin, write, user);
+    return soft_mmu_walk(soft_vcpu_mem(v), &pg, lin, write, user);
 }
 
 int soft_lin_rw(struct soft_vcpu *v, uint64_t lin, void *buf, size_t len, bool write, bool user, uint64_t *pf_addr,
@@ -96,7 +99,7 @@ int soft_lin_rw(struct soft_vcpu *v, uint64_t lin, void *buf, size_t len, bool w
             *pferr = w.pferr;
             return 1;
         }
-        uint8_t *h = soft_gpa_to_hva(v->vm, w.gpa, chunk);
+        uint8_t *h = soft_gpa_to_hva(soft_vcpu_mem(v), w.gpa, chunk);
         if (!h)
             return -1;
         if (write)

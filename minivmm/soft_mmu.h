@@ -17,6 +17,9 @@ struct soft_walk {
     bool fault;     /* #PF: error code in pferr */
     bool bad;       /* a page-table entry outside guest RAM */
     uint32_t pferr; /* X86_PF_ERR_* */
+    /* The guest-physical address of each paging-structure entry read, in walk order (soft_lazy.c maps them). */
+    uint64_t entry_gpa[5];
+    unsigned nentries;
 };
 
 /*

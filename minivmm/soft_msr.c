@@ -2,8 +2,11 @@
  * The soft backend's MSRs, TSC and kvmclock: the MSRs it keeps itself (TSC, APIC base, kvmclock's), the pvclock
  * and wall-clock pages, KVM_GET/SET_MSRS, and the VM clock (KVM_GET/SET_CLOCK). All clock code is here.
  */
+#include "soft_cpuid.h"
 #include "soft_irqchip.h"
 #include "soft_msr.h"
+#include "soft_pv.h"
+#include "soft_smm.h"
 #include "soft_uc_state.h"
 
 #include <asm/kvm_para.h>
@@ -17,7 +20,8 @@ static const uint32_t soft_msr_index[] = {
     X86_MSR_SYSENTER_EIP, X86_MSR_EFER,           X86_MSR_STAR, /* then LSTAR, CSTAR */
     X86_MSR_STAR + 1,     X86_MSR_STAR + 2,       X86_MSR_SFMASK,         X86_MSR_FS_BASE,
     X86_MSR_GS_BASE,      X86_MSR_KERNEL_GS_BASE, MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_SYSTEM_TIME_NEW,
-    MSR_KVM_WALL_CLOCK,   MSR_KVM_SYSTEM_TIME,    MSR_KVM_STEAL_TIME,
+    MSR_KVM_WALL_CLOCK,   MSR_KVM_SYSTEM_TIME,    MSR_KVM_STEAL_TIME,     X86_MSR_SMBASE,
+    X86_MSR_SMI_COUNT,    X86_MSR_TSC_ADJUST,     X86_MSR_PLATFORM_INFO,
 };
 
 const uint32_t *soft_msr_index_list(uint32_t *n)
@@ -74,9 +78,29 @@ static uint64_t soft_realtime_ns(void)
     return (uint64_t)rt.tv_sec * 1000000000 + (uint64_t)rt.tv_nsec;
 }
 
+/* The VM clock's reference (master_tsc, master_ns, clock_offset_ns): KVM reads it under pvclock_sc. */
+static pthread_mutex_t soft_clock_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * kvmclock at host TSC h, as KVM's master clock gives it (__get_kvmclock): the master's ns plus the host TSC since
+ * the master's, scaled as a pvclock page scales it. The vCPUs' pages extrapolate from the same master, so the guest
+ * and KVM_GET_CLOCK read one clock.
+ */
+static uint64_t soft_kvmclock_at(struct soft_vm *vm, uint64_t h)
+{
+    uint32_t mul;
+    int8_t shift;
+    soft_pvclock_scale(soft_tsc_khz(), &mul, &shift);
+    pthread_mutex_lock(&soft_clock_lock);
+    uint64_t d = h - vm->master_tsc, base = vm->master_ns + (uint64_t)vm->clock_offset_ns;
+    pthread_mutex_unlock(&soft_clock_lock);
+    d = shift >= 0 ? d << shift : d >> -shift;
+    return base + (uint64_t)(((unsigned __int128)d * mul) >> 32);
+}
+
 uint64_t soft_kvmclock_ns(struct soft_vm *vm)
 {
-    return soft_mono_ns() + (uint64_t)vm->clock_offset_ns;
+    return soft_kvmclock_at(vm, soft_host_tsc());
 }
 
 static pthread_once_t soft_tsc_once = PTHREAD_ONCE_INIT;
@@ -166,17 +190,17 @@ int soft_vcpu_set_tsc_khz(struct soft_vcpu *v, uint32_t khz)
 
 void soft_vm_clock_init(struct soft_vm *vm)
 {
-    vm->tsc_at_create = soft_host_tsc();
-    vm->clock_offset_ns = -(int64_t)soft_mono_ns();
+    vm->master_tsc = soft_host_tsc();
+    vm->master_ns = soft_mono_ns();
+    vm->clock_offset_ns = -(int64_t)vm->master_ns;
 }
 
 int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c)
 {
     memset(c, 0, sizeof *c);
-    uint64_t now = soft_realtime_ns();
-    c->clock = soft_kvmclock_ns(vm);
-    c->realtime = now;
+    c->realtime = soft_realtime_ns();
     c->host_tsc = soft_host_tsc();
+    c->clock = soft_kvmclock_at(vm, c->host_tsc); /* the clock at host_tsc exactly, as KVM_CLOCK_HOST_TSC says */
     c->flags = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
     return 0;
 }
@@ -184,20 +208,31 @@ int soft_vm_clock_get(struct soft_vm *vm, struct kvm_clock_data *c)
 /* KVM_SET_CLOCK: kvmclock moves to c's value (plus the real time since c->realtime with KVM_CLOCK_REALTIME). */
 int soft_vm_clock_set(struct soft_vm *vm, const struct kvm_clock_data *c)
 {
-    if (c->flags & ~(uint32_t)KVM_CLOCK_REALTIME)
+    /* KVM_CLOCK_VALID_FLAGS: KVM acts on KVM_CLOCK_REALTIME only, and takes KVM_GET_CLOCK's answer back as it is. */
+    if (c->flags & ~(uint32_t)(KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) {
+        soft_set_error("soft backend: KVM_SET_CLOCK flags 0x%x: only KVM_CLOCK_TSC_STABLE, REALTIME and HOST_TSC are "
+                       "valid",
+                       c->flags);
         return -EINVAL;
+    }
     uint64_t want = c->clock;
     if (c->flags & KVM_CLOCK_REALTIME) {
         uint64_t now = soft_realtime_ns();
         if (now > c->realtime)
             want += now - c->realtime;
     }
-    uint64_t cur = soft_kvmclock_ns(vm);
-    vm->clock_offset_ns += (int64_t)(want - cur);
+    /* KVM's pvclock_update_vm_gtod_copy: a new master; kvmclock_offset = clock - master_kernel_ns. */
+    uint64_t tsc = soft_host_tsc(), ns = soft_mono_ns();
+    pthread_mutex_lock(&soft_clock_lock);
+    vm->master_tsc = tsc;
+    vm->master_ns = ns;
+    vm->clock_offset_ns = (int64_t)(want - ns);
+    pthread_mutex_unlock(&soft_clock_lock);
     /* KVM: kvm_make_all_cpus_request(KVM_REQ_CLOCK_UPDATE), so each vCPU's page follows the new clock. */
     for (int i = 0; i < SOFT_MAX_VCPUS; i++)
         if (vm->vcpus[i])
             soft_kvmclock_update(vm->vcpus[i]);
+    soft_hv_clock_changed(vm); /* and the Hyper-V reference TSC page (soft_hyperv.c) */
     return 0;
 }
 
@@ -229,8 +264,9 @@ void soft_kvmclock_update(struct soft_vcpu *v)
     uint32_t ver = (p.version + 1) | 1; /* odd while writing, whatever the guest left there */
     memcpy(h, &ver, 4);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    p.tsc_timestamp = soft_guest_tsc(v);
-    p.system_time = soft_kvmclock_ns(v->vm);
+    uint64_t host = soft_host_tsc(); /* one instant: the guest TSC and kvmclock on the VM's master line */
+    p.tsc_timestamp = soft_tsc_scale(v, host) + v->tsc_offset;
+    p.system_time = soft_kvmclock_at(v->vm, host);
     p.tsc_to_system_mul = mul;
     p.tsc_shift = shift;
     p.flags = SOFT_PVCLOCK_TSC_STABLE_BIT;
@@ -239,6 +275,14 @@ void soft_kvmclock_update(struct soft_vcpu *v)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     ver++;
     memcpy(h, &ver, 4);
+}
+
+void soft_pvclock_now(struct soft_vcpu *v, uint64_t *tsc, uint64_t *ns, uint32_t *mul, int8_t *shift)
+{
+    soft_pvclock_scale(soft_tsc_scale(v, soft_tsc_khz()), mul, shift); /* as soft_kvmclock_update publishes it */
+    uint64_t host = soft_host_tsc();
+    *tsc = soft_tsc_scale(v, host) + v->tsc_offset;
+    *ns = soft_kvmclock_at(v->vm, host);
 }
 
 static void soft_publish_wall_clock(struct soft_vcpu *v)
@@ -255,6 +299,75 @@ static void soft_publish_wall_clock(struct soft_vcpu *v)
     memcpy(h, &ver, 4);
 }
 
+static pthread_mutex_t soft_tsc_sync_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* KVM's __kvm_synchronize_tsc: the VM's record of a TSC write, and a new generation unless it matched. Lock held. */
+static void soft_tsc_sync_record(struct soft_vcpu *v, uint64_t offset, uint64_t tsc, uint64_t ns, bool matched)
+{
+    struct soft_vm *vm = v->vm;
+    vm->tsc_sync.last_nsec = ns;
+    vm->tsc_sync.last_write = tsc;
+    vm->tsc_sync.last_khz = v->tsc_khz;
+    vm->tsc_sync.last_offset = offset;
+    if (!matched)
+        vm->tsc_sync.cur_offset = offset; /* a new generation */
+}
+
+void soft_tsc_synchronize(struct soft_vcpu *v, uint64_t data)
+{
+    struct soft_vm *vm = v->vm;
+    uint64_t khz = v->tsc_khz, offset, ns, elapsed;
+    bool sync = data == 0; /* a vCPU's reset value: join the others */
+
+    pthread_mutex_lock(&soft_tsc_sync_lock);
+    offset = data - soft_tsc_scale(v, soft_host_tsc());
+    ns = soft_mono_ns();
+    elapsed = ns - vm->tsc_sync.last_nsec;
+    if (!sync) {
+        /* Within one second (of this vCPU's TSC) of where the last write would be now: an attempt to synchronize. */
+        uint64_t expect = vm->tsc_sync.last_write + (uint64_t)((unsigned __int128)elapsed * khz / 1000000);
+        uint64_t hz = khz * 1000;
+        sync = data < expect + hz && data + hz > expect;
+    }
+    bool matched = sync && khz == vm->tsc_sync.last_khz;
+    if (matched)
+        offset = vm->tsc_sync.cur_offset; /* the host TSC is stable: the same offset, not the written value */
+    soft_tsc_sync_record(v, offset, data, ns, matched);
+    pthread_mutex_unlock(&soft_tsc_sync_lock);
+    soft_set_tsc_offset(v, offset);
+}
+
+int soft_vcpu_tsc_attr(struct soft_vcpu *v, unsigned long req, const struct kvm_device_attr *a)
+{
+    uint64_t *uaddr = (uint64_t *)(uintptr_t)a->addr;
+
+    if (a->group != KVM_VCPU_TSC_CTRL || a->attr != KVM_VCPU_TSC_OFFSET) {
+        soft_set_error("soft backend: vCPU device attribute group %u attr %llu: only KVM_VCPU_TSC_CTRL's "
+                       "KVM_VCPU_TSC_OFFSET (0, 0)",
+                       a->group, (unsigned long long)a->attr);
+        return -ENXIO;
+    }
+    if (req == KVM_HAS_DEVICE_ATTR)
+        return 0;
+    if (!uaddr)
+        return -EFAULT;
+    if (req == KVM_GET_DEVICE_ATTR) {
+        *uaddr = v->tsc_offset; /* L1's offset: the guest TSC is the host's, scaled, plus it */
+        return 0;
+    }
+    /* kvm_arch_tsc_set_attr: the offset as given; it joins the generation when it is the VM's last offset. */
+    uint64_t offset = *uaddr;
+    pthread_mutex_lock(&soft_tsc_sync_lock);
+    struct soft_vm *vm = v->vm;
+    bool matched = v->tsc_khz && vm->tsc_sync.last_khz == v->tsc_khz && vm->tsc_sync.last_offset == offset;
+    uint64_t tsc = soft_tsc_scale(v, soft_host_tsc()) + offset;
+    soft_tsc_sync_record(v, offset, tsc, soft_mono_ns(), matched);
+    pthread_mutex_unlock(&soft_tsc_sync_lock);
+    soft_set_tsc_offset(v, offset);
+    soft_kvmclock_update(v); /* __kvm_synchronize_tsc's kvm_track_tsc_matching: the clock follows */
+    return 0;
+}
+
 void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off)
 {
     v->tsc_offset = off;
@@ -263,12 +376,61 @@ void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off)
     img_commit(v);
 }
 
+/* KVM writes IA32_TSC_ADJUST only for a vCPU whose CPUID has it (guest_cpuid_has(X86_FEATURE_TSC_ADJUST)). */
+static bool soft_tsc_adjust_on(const struct soft_vcpu *v)
+{
+    const struct kvm_cpuid_entry2 *e = soft_cpuid_find(v->cpuid, v->ncpuid, 7, 0);
+    return e && (e->ebx & X86_CPUID_7_EBX_TSC_ADJUST);
+}
+
+/*
+ * The guest's RDMSR/WRMSR where KVM treats it unlike the VMM's KVM_GET/SET_MSRS (kvm_get/set_msr_common with
+ * host_initiated false): a guest write to IA32_TSC moves IA32_TSC_ADJUST by as much, one to IA32_TSC_ADJUST moves
+ * the TSC by as much; MSR_PLATFORM_INFO is read-only to the guest, and unreadable once KVM_CAP_MSR_PLATFORM_INFO
+ * is turned off. 1 done, 0 not the backend's MSR, -1 KVM injects #GP(0).
+ */
+int soft_msr_guest(struct soft_vcpu *v, uint32_t idx, uint64_t *val, bool write)
+{
+    int hv = soft_hv_msr(v, idx, val, write, false); /* Hyper-V's synthetic MSRs (soft_hyperv.c) */
+    if (hv)
+        return hv;
+    if (idx == X86_MSR_PLATFORM_INFO) {
+        if (write || v->vm->platform_info_hidden)
+            return -1;
+        *val = v->platform_info;
+        return 1;
+    }
+    if (write && idx == X86_MSR_TSC) {
+        uint64_t off = *val - soft_tsc_scale(v, soft_host_tsc());
+        v->tsc_adjust += off - v->tsc_offset;
+        soft_set_tsc_offset(v, off);
+        soft_kvmclock_update(v);
+        return 1;
+    }
+    if (write && idx == X86_MSR_TSC_ADJUST) {
+        if (soft_tsc_adjust_on(v)) {
+            soft_set_tsc_offset(v, v->tsc_offset + (*val - v->tsc_adjust));
+            v->tsc_adjust = *val;
+            soft_kvmclock_update(v); /* KVM_REQ_CLOCK_UPDATE: the pvclock page follows the TSC */
+        }
+        return 1;
+    }
+    return (write ? soft_msr_write(v, idx, *val) : soft_msr_read(v, idx, val)) ? 1 : 0;
+}
+
 bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val)
 {
     switch (idx) {
-    case X86_MSR_TSC:
-        soft_set_tsc_offset(v, val - soft_tsc_scale(v, soft_host_tsc()));
+    case X86_MSR_TSC: /* the VMM's write: a new TSC line, IA32_TSC_ADJUST unchanged (kvm_synchronize_tsc) */
+        soft_tsc_synchronize(v, val);
         soft_kvmclock_update(v); /* KVM: a new TSC line (kvm_synchronize_tsc) updates the clock */
+        return true;
+    case X86_MSR_TSC_ADJUST: /* the VMM's write sets the MSR only */
+        if (soft_tsc_adjust_on(v))
+            v->tsc_adjust = val;
+        return true;
+    case X86_MSR_PLATFORM_INFO: /* KVM refuses clearing CPUID faulting while the guest has it on: never here */
+        v->platform_info = val;
         return true;
     case X86_MSR_APIC_BASE:
         v->apic_base = val;
@@ -296,9 +458,17 @@ bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val)
     case X86_MSR_TSC:
         *val = soft_guest_tsc(v);
         return true;
+    case X86_MSR_TSC_ADJUST:
+        *val = v->tsc_adjust;
+        return true;
+    case X86_MSR_PLATFORM_INFO:
+        *val = v->platform_info;
+        return true;
     case MSR_KVM_STEAL_TIME:
         *val = v->steal_msr;
         return true;
+    case X86_MSR_SMI_COUNT: /* the guest reads it; SMBASE is the VMM's only (soft_smm_msr) */
+        return soft_smm_msr(v, idx, val, false, false);
     case X86_MSR_APIC_BASE:
         *val = v->apic_base;
         return true;
@@ -323,7 +493,22 @@ int soft_vcpu_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set)
     for (i = 0; i < m->nmsrs; i++) {
         struct kvm_msr_entry *e = &m->entries[i];
         uint64_t val = e->data;
-        if (set ? soft_msr_write(v, e->index, val) : soft_msr_read(v, e->index, &val)) {
+        int hv = soft_hv_msr(v, e->index, &val, set, true); /* Hyper-V's synthetic MSRs (soft_hyperv.c) */
+        if (hv < 0)
+            break;
+        if (hv > 0) {
+            e->data = val;
+            continue;
+        }
+        int pv = soft_msr_vmm(v, e->index, &val, set); /* PV features, IA32_MISC_ENABLE (soft_hypercall.c) */
+        if (pv < 0)
+            break;
+        if (pv > 0) {
+            e->data = val;
+            continue;
+        }
+        if (soft_smm_msr(v, e->index, &val, set, true) ||
+            (set ? soft_msr_write(v, e->index, val) : soft_msr_read(v, e->index, &val))) {
             e->data = val;
             continue;
         }
@@ -332,8 +517,12 @@ int soft_vcpu_msrs(struct soft_vcpu *v, struct kvm_msrs *m, bool set)
         uc_x86_msr msr = {.rid = e->index, .value = e->data};
         if (set) {
             if (e->index == X86_MSR_EFER) {
+                if (e->data & ~SOFT_EFER_KNOWN)
+                    break; /* set_efer: efer_reserved_bits, even from the VMM */
                 img_load(v);
-                img_set_u64(v, soft_layout.efer, e->data);
+                /* The VMM's write keeps LMA as it is (set_efer): KVM_SET_SREGS is how it changes. */
+                uint64_t lma = img_u64(v, soft_layout.efer) & X86_EFER_LMA;
+                img_set_u64(v, soft_layout.efer, (e->data & ~(uint64_t)X86_EFER_LMA) | lma);
                 img_update_hflags(v, soft_rd(v, UC_X86_REG_RFLAGS));
                 img_store(v);
                 v->seg_check = true;

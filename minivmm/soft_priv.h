@@ -10,6 +10,7 @@
 
 #include "soft_backend.h"
 #include "soft_coro.h"
+#include "soft_hyperv.h"
 #include "soft_mmu.h"
 #include "soft_seg.h"
 
@@ -21,11 +22,19 @@
 #define SOFT_RUN_SIZE   (SOFT_RUN_PAGES * SOFT_PAGE)
 #define SOFT_PIO_OFFSET (KVM_PIO_PAGE_OFFSET * SOFT_PAGE)
 /*
- * Guest-physical addresses below this that no slot covers are MMIO; above it, accesses fail (internal
- * error). 4 GiB, not more: Unicorn unmaps a region page by page (about 60 ns a page), so every change
- * of a gap pays for it; 64 GiB took 0.9 s of CPU. Pooled engines keep their gaps (soft_map_memory).
+ * Guest-physical addresses below this that no slot covers are MMIO gaps mapped with the slots; above it, MMIO is
+ * mapped on first touch (soft_lazy.c). 4 GiB, not more: Unicorn unmaps a region page by page (about 60 ns a
+ * page), so every change of a gap pays for it; 64 GiB took 0.9 s of CPU. Pooled engines keep their gaps
+ * (soft_map_memory).
  */
 #define SOFT_MMIO_LIMIT (1ull << 32)
+/*
+ * Slots larger than this are mapped into the engine a chunk at a time, on first touch (soft_lazy.c): creating,
+ * running and destroying a VM with a 64 GiB slot then costs the pages it touched, not 16 M page unmaps. Smaller
+ * slots are mapped whole when the memory map changes. The MMIO above SOFT_MMIO_LIMIT goes in chunks too.
+ */
+#define SOFT_LAZY_SLOT  (64ull << 20)
+#define SOFT_LAZY_CHUNK (2ull << 20)
 /*
  * Translated code per engine. Unicorn zeroes the whole buffer at every flush (tcg_region_assign), and each
  * engine is flushed once when created (see soft_engine_get): that memset makes the buffer resident and is
@@ -65,6 +74,10 @@ struct soft_engine {
     /* The MMIO gaps mapped in the engine, with their callback contexts; kept across reuse (see soft_map_memory). */
     struct soft_mmio_region *mmio[SOFT_MAX_SLOTS + 1];
     int nmmio;
+    /* MMIO chunks above SOFT_MMIO_LIMIT mapped on first touch (soft_lazy.c); unmapped with the RAM. */
+    struct soft_mmio_region **lazy_mmio;
+    int nlazy_mmio, lazy_mmio_cap;
+    unsigned nlazy; /* chunks mapped on first touch since the last unmap: the next ones are larger (soft_lazy.c) */
 };
 
 struct soft_vm {
@@ -74,9 +87,28 @@ struct soft_vm {
     struct soft_slot slots[SOFT_MAX_SLOTS];
     unsigned slots_gen;
     struct soft_vcpu *vcpus[SOFT_MAX_VCPUS];
-    int64_t clock_offset_ns;   /* kvmclock = CLOCK_MONOTONIC_RAW + offset */
+    int64_t clock_offset_ns;   /* kvmclock = master_ns + offset + the host TSC since master_tsc, in ns */
     struct soft_irqchip *chip; /* in-kernel irqchip, ioeventfds, irqfds (soft_irqchip.c); NULL until first used */
-    uint64_t tsc_at_create;
+    /* KVM's master clock (soft_msr.c): a host TSC and CLOCK_MONOTONIC_RAW read together. */
+    uint64_t master_tsc, master_ns;
+    /* Memory address space 1 (soft_smm.c): its slots, which a vCPU in SMM sees instead; NULL until one is added. */
+    struct soft_vm *smram;
+    /* MSR exits to user space (soft_msr_filter.c): KVM_X86_SET_MSR_FILTER's filter (NULL: none) and the
+     * KVM_MSR_EXIT_REASON_* bits of KVM_CAP_X86_USER_SPACE_MSR; the quirks KVM_CAP_DISABLE_QUIRKS2 turned off. */
+    struct soft_msr_filter *msr_filter;
+    uint32_t user_space_msr_mask;
+    uint64_t disabled_quirks;
+    /* KVM's kvm->arch settings (soft_vmcaps.c): KVM_CAP_MAX_VCPU_ID (0: not set), KVM_SET_BOOT_CPU_ID, vCPUs ever
+     * created (KVM_SET_BOOT_CPU_ID is -EBUSY after the first), KVM_CAP_MSR_PLATFORM_INFO turned off. */
+    uint32_t max_vcpu_ids, bsp_vcpu_id;
+    int created_vcpus;
+    bool platform_info_hidden;
+    /* KVM's TSC matching (soft_msr.c soft_tsc_synchronize): the VMM's last TSC write, this generation's offset. */
+    struct {
+        uint64_t last_nsec, last_write, last_offset, cur_offset;
+        uint32_t last_khz;
+    } tsc_sync;
+    struct soft_hv_vm hv; /* Hyper-V's partition-wide state (soft_hyperv.c) */
 };
 
 /* A decoded IN instruction, kept by where it sits in its block (see soft_decode_pio). */
@@ -122,6 +154,8 @@ struct soft_vcpu {
     int co_ret;   /* KVM_RUN's return value handed from the coroutine */
     unsigned mapped_gen;
     bool mapped_any;
+    bool lazy_any;     /* a slot is mapped on first touch: a #PF may come from a page table not yet mapped */
+    uint64_t lazy_cr2; /* CR2 when the engine was started, put back when such a #PF is retried (soft_lazy.c) */
     /* Why the engine stopped, set by hooks. */
     int stop;
     bool stop_at_block; /* the block hook stopped the engine before the block at stop_rip (soft_block_stop) */
@@ -144,9 +178,13 @@ struct soft_vcpu {
     uint64_t irq_deadline; /* host TSC at which the local APIC timer is due; 0: none */
     uint64_t irq_skip_rip; /* an interrupt waits out an STI/MOV SS shadow: the block here runs before the next stop */
     int wake_fd;           /* eventfd that wakes the halted vCPU */
+    /* Blocks end after memory writes too (soft_tb_current): the xAPIC page is on, or the IOAPIC holds a line. */
+    bool tb_cut_mem;
     /* String I/O batching. */
     uint32_t pio_left; /* elements still expected for the current batched exit */
     uint32_t pio_index;
+    uint64_t pio_rcx, pio_rdi; /* a rep ins batch's RCX (masked) and RDI at its exit: did the VMM change them? */
+    unsigned pio_asz;          /* and its address size */
     /*
      * MMIO writes held back until the access is whole (soft_io.c): the pieces the engine splits one access
      * into, and a rep-ins batch that KVM writes as one access. wbuf_len bytes at wpend_gpa.
@@ -173,6 +211,11 @@ struct soft_vcpu {
     uint64_t io_rip;
     unsigned io_len;
     uint8_t io_bytes[15];
+    /* KVM_RUN with immediate_exit completed the port I/O exit (soft_io_done.c): the registers as it left them. */
+    bool io_done, io_done_in;
+    unsigned io_done_size;
+    uint64_t io_done_rip;
+    uint8_t io_done_data[4];
     uint64_t blk_addr; /* the block the engine is running, from the block hook */
     uint32_t blk_size;
     struct soft_io_site io_sites[16];
@@ -182,13 +225,29 @@ struct soft_vcpu {
      */
     struct {
         bool in_smm, pending, inside_nmi, latched_init;
+        bool mapped;     /* in_smm as the engine's memory map last saw it (soft_smm_check) */
+        uint64_t smbase; /* MSR_IA32_SMBASE, 0x30000 at reset */
+        uint64_t count;  /* SMIs taken (MSR_SMI_COUNT) */
     } smm;
+    /* KVM_SET_VCPU_EVENTS' exception and NMI, delivered at the next KVM_RUN (soft_vcpu_events.c). */
+    struct {
+        bool exc_injected, exc_has_error, nmi_pending, nmi_injected;
+        bool nmi_masked; /* only where the engine's state cannot hold the NMI mask */
+        uint8_t exc_vector;
+        uint32_t exc_error;
+    } ev;
     /* CPUID table. */
     struct kvm_cpuid_entry2 cpuid[SOFT_MAX_CPUID];
     int ncpuid;
+    bool cpuid_set; /* KVM_SET_CPUID2 was called: its table's CR4 rules apply (soft_vcpu_cr4_reserved) */
     /* MSR state the engine does not keep. */
     uint64_t apic_base, cr8, tsc_offset;
+    uint64_t tsc_adjust, platform_info; /* IA32_TSC_ADJUST, MSR_PLATFORM_INFO (soft_msr.c) */
     uint64_t kvm_system_time, kvm_wall_clock;
+    /* KVM_CAP_ENFORCE_PV_FEATURE_CPUID, and the KVM_CPUID_FEATURES bits it checks (soft_hypercall.c). */
+    bool pv_enforce;
+    uint32_t pv_features;
+    uint64_t misc_enable_delta; /* IA32_MISC_ENABLE XOR its value at creation (soft_mwait.c), so calloc starts right */
     uint32_t pvclock_version;
     /*
      * The guest TSC (soft_msr.c): ((host TSC * tsc_ratio) >> 32) + tsc_offset, as KVM scales it (AMD's 32 fraction
@@ -201,6 +260,9 @@ struct soft_vcpu {
     uint64_t steal_msr, steal_last;
     int steal_fd;
     int steal_tid;
+    /* Hyper-V's per-vCPU state (soft_hyperv.c); a remote TLB flush it asked for, done before the next run. */
+    struct soft_hv_vcpu hv;
+    bool hv_tlb_flush;
     /* Code hooks placed on single RDTSC/RDMSR/WRMSR instructions found by scanning new blocks. */
     uint64_t scanned[1024];
     /*
@@ -249,6 +311,7 @@ enum soft_stop {
     STOP_IF,        /* IF became 1 while an interrupt or a window was waiting */
     STOP_SCAN,      /* new code hooks to place before the block runs */
     STOP_SYSCALL,   /* a SYSCALL ran as the engine runs it (a no-op): make the transition (soft_syscall_enter) */
+    STOP_RSM,       /* RSM in SMM, which the engine refuses (#UD): KVM emulates it (soft_smm_rsm) */
 };
 
 static inline uint64_t soft_rd(struct soft_vcpu *v, int reg)
@@ -271,6 +334,16 @@ void soft_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int soft_check_extension(struct soft_vm *vm, long cap);
 int soft_vm_enable_cap(struct soft_vm *vm, const struct kvm_enable_cap *cap);
 int soft_vcpu_enable_cap(struct soft_vcpu *v, const struct kvm_enable_cap *cap);
+
+/* soft_vmcaps.c: a VM's vCPU ids and its BSP. 0 or -errno, with the last error set. */
+/* KVM_ENABLE_CAP(KVM_CAP_MAX_VCPU_ID): vCPU ids below max_id, set once. */
+int soft_vm_max_vcpu_id_set(struct soft_vm *vm, uint64_t max_id);
+/* KVM_CREATE_VCPU's check of the id against the VM's bound (kvm_arch_vcpu_precreate). vm->lock held. */
+int soft_vm_vcpu_precreate(struct soft_vm *vm, uint64_t id);
+/* KVM_SET_BOOT_CPU_ID: -EBUSY once a vCPU exists. */
+int soft_vm_set_boot_cpu_id(struct soft_vm *vm, unsigned long id);
+/* The vCPU is the VM's boot processor (KVM's kvm_vcpu_is_reset_bsp): IA32_APIC_BASE.BSP at reset. */
+bool soft_vcpu_is_reset_bsp(const struct soft_vcpu *v);
 /* Host pointer for guest-physical [gpa, gpa+len) if one slot covers it all, else NULL. */
 uint8_t *soft_gpa_to_hva(struct soft_vm *vm, uint64_t gpa, uint64_t len);
 
@@ -364,6 +437,13 @@ void soft_set_tsc_offset(struct soft_vcpu *v, uint64_t off);
 #define SOFT_TSC_RATIO_ONE (1ull << 32)
 /* The guest TSC now. */
 uint64_t soft_guest_tsc(struct soft_vcpu *v);
+/*
+ * The VMM's write of data to IA32_TSC (a new vCPU's is 0), as KVM's kvm_synchronize_tsc: a write of 0, or within a
+ * second of where the VM's last write would be now, takes the offset of the other vCPUs' TSC line instead.
+ */
+void soft_tsc_synchronize(struct soft_vcpu *v, uint64_t data);
+/* KVM_HAS/GET/SET_DEVICE_ATTR on a vCPU fd (req): KVM_VCPU_TSC_CTRL's KVM_VCPU_TSC_OFFSET. 0 or -errno. */
+int soft_vcpu_tsc_attr(struct soft_vcpu *v, unsigned long req, const struct kvm_device_attr *a);
 /* The vCPU in KVM_RUN on this thread (set by KVM_RUN): the engine's RDTSC scales by its ratio. */
 extern __thread struct soft_vcpu *soft_tsc_vcpu;
 /* The engine's RDTSC before its offset: the host TSC scaled by soft_tsc_vcpu's ratio (soft_clock.c calls it). */
@@ -372,7 +452,11 @@ uint64_t soft_engine_tsc(void);
 int soft_vcpu_set_tsc_khz(struct soft_vcpu *v, uint32_t khz);
 /* KVM_REQ_CLOCK_UPDATE: publish the vCPU's kvmclock page again (when enabled) from the clock and TSC now. */
 void soft_kvmclock_update(struct soft_vcpu *v);
-/* An MSR the backend keeps (the engine ignores it): true if handled. */
+/* vCPU v's kvmclock page as it would be written now: its TSC, kvmclock (ns) and the pvclock scale. */
+void soft_pvclock_now(struct soft_vcpu *v, uint64_t *tsc, uint64_t *ns, uint32_t *mul, int8_t *shift);
+/* The guest's RDMSR/WRMSR of idx (KVM's rules for the guest): 1 done, 0 not the backend's, -1 #GP(0). */
+int soft_msr_guest(struct soft_vcpu *v, uint32_t idx, uint64_t *val, bool write);
+/* An MSR the backend keeps (the engine ignores it), as KVM_GET/SET_MSRS reach it: true if handled. */
 bool soft_msr_write(struct soft_vcpu *v, uint32_t idx, uint64_t val);
 bool soft_msr_read(struct soft_vcpu *v, uint32_t idx, uint64_t *val);
 /* KVM_GET_MSRS (set false) or KVM_SET_MSRS: the number of entries done, or -E2BIG. */
@@ -406,11 +490,70 @@ void soft_hook_syscall(uc_engine *uc, void *ud);
 /* The SYSCALL transition (or its #UD) after STOP_SYSCALL. false: shutdown or internal error (run filled). */
 bool soft_syscall_enter(struct soft_vcpu *v);
 
+/* soft_io_done.c: a port I/O exit completed by KVM_RUN with immediate_exit, as KVM's complete_userspace_io. */
+/* Complete a waiting non-string IN or OUT exit in the registers' view; false for any other exit (not done). */
+bool soft_io_done_mark(struct soft_vcpu *v);
+/* KVM_GET_REGS' view of a completed exit: RIP past the instruction, an IN's data in RAX. */
+void soft_io_done_regs(struct soft_vcpu *v, struct kvm_regs *r);
+/* Before the engine resumes: it finishes the instruction with the data KVM took at completion. */
+void soft_io_done_resume(struct soft_vcpu *v);
+
+/* soft_smm.c: system management mode and memory address space 1. */
+/* The slots the vCPU sees: the VM's, or address space 1's while it is in SMM. */
+struct soft_vm *soft_vcpu_mem(struct soft_vcpu *v);
+/* The slots of address space as_id (KVM_SET_USER_MEMORY_REGION's slot >> 16): 0 the VM, 1 SMRAM's (made on first use);
+ * NULL for another id or when out of memory. vm->lock held. */
+struct soft_vm *soft_vm_as(struct soft_vm *vm, uint32_t as_id);
+/*
+ * The MMIO gaps [base[i], end[i]) of the vCPU's address space (n of them, ascending), cut where the other address
+ * space's slots begin and end, so that the gaps both share (the long one up to 4 GiB) stay mapped across SMM entry
+ * and exit. The new count; n unchanged when the VM has no address space 1 or the pieces would exceed max.
+ */
+int soft_smm_gaps_split(const struct soft_vcpu *v, uint64_t *base, uint64_t *end, int n, int max);
+/* Free address space 1's slots. */
+void soft_smm_vm_destroy(struct soft_vm *vm);
+/* kvm_vcpu_reset's part: out of SMM, no SMI pending, count 0; SMBASE 0x30000 unless init_event. */
+void soft_smm_reset(struct soft_vcpu *v, bool init_event);
+/* An SMI for v (KVM_SMI, an SMI from a local APIC): pending, and the engine stops at the next block. */
+void soft_smm_raise(struct soft_vcpu *v);
+/* Before the engine runs: take a pending SMI (enter SMM) and map the address space the vCPU is in. True if entered. */
+bool soft_smm_check(struct soft_vcpu *v);
+/* The instruction bytes b[0..n) at RIP are an RSM the backend emulates (the vCPU is in SMM). */
+bool soft_smm_is_rsm(const struct soft_vcpu *v, const uint8_t *b, size_t n);
+/* RSM (STOP_RSM): the state back from SMRAM. False: shutdown or internal error (run filled). */
+bool soft_smm_rsm(struct soft_vcpu *v);
+/* MSR_IA32_SMBASE and MSR_SMI_COUNT (host: KVM_GET/SET_MSRS): true if handled, false for #GP or another MSR. */
+bool soft_smm_msr(struct soft_vcpu *v, uint32_t idx, uint64_t *val, bool set, bool host);
+
 /* soft_engine.c: the pool of Unicorn engines and the guest memory map inside one. */
 struct soft_engine *soft_engine_get(void);
 void soft_engine_put(struct soft_engine *e);
-/* Map every slot (RAM) and every gap below SOFT_MMIO_LIMIT (MMIO) into v's engine. 0 or -errno. */
+/*
+ * Puts the engine in its pristine CPU state with no RAM mapped and no translations of it. Also safe while the
+ * engine is suspended in a hook: the rest of the running block then reaches no host memory of the VM's.
+ */
+void soft_engine_drop_ram(struct soft_engine *e);
+/*
+ * Map every slot (RAM) up to SOFT_LAZY_SLOT bytes and every gap below SOFT_MMIO_LIMIT (MMIO) into v's engine;
+ * larger slots and the MMIO above are mapped on first touch (soft_lazy.c). 0 or -errno.
+ */
 int soft_map_memory(struct soft_vcpu *v);
+
+/* soft_lazy.c: slots and MMIO mapped into the engine on first touch. */
+/* Pages mapped into engines (slots and MMIO chunks, not the gaps below SOFT_MMIO_LIMIT), and pages unmapped. */
+extern uint64_t soft_pages_mapped, soft_pages_unmapped;
+/* The highest guest-physical address width a slot may reach: the supported CPUID's MAXPHYADDR. */
+unsigned soft_gpa_bits(void);
+/* UC_HOOK_MEM_UNMAPPED: map the chunk of the slot (RAM) or of the MMIO at gpa, so the engine retries the access. */
+bool soft_hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t gpa, int size, int64_t value, void *ud);
+/*
+ * The engine raised #PF (v->exc_vector): true when a paging-structure entry on the walk lay in a chunk not yet
+ * mapped (the engine's page walker reads physical memory without the unmapped hook): those chunks are now
+ * mapped and CR2 is as before, so the instruction runs again instead of taking the fault.
+ */
+bool soft_lazy_pf_retry(struct soft_vcpu *v);
+/* Unmap-time bookkeeping: frees the lazily mapped MMIO chunks' contexts (after the engine unmapped them). */
+void soft_lazy_forget(struct soft_engine *e);
 
 /* soft_uc_scan.c: code hooks on single instructions (RDTSC/RDMSR/WRMSR, segment loads) found in new blocks. */
 /* Scan a block about to run; true when new hooks wait (stop, soft_apply_pending_hooks, re-enter). */
@@ -425,6 +568,15 @@ void soft_apply_pending_hooks(struct soft_vcpu *v);
 /* soft_uc_tb.c: Unicorn's x86 translator, replaced to bound the instructions per translation block. */
 /* True once a block was translated through the replacement (after soft_layout_probe: the bound is in force). */
 bool soft_tb_bound_active(void);
+/*
+ * With the in-kernel irqchip, KVM delivers an interrupt at the first instruction boundary where it is deliverable;
+ * the engine looks at block boundaries only. So the translator ends a block after the first instruction that may
+ * make one deliverable (soft_insn_may_unmask: a PIC port, WRMSR, MOV to CR8; and memory writes while the local APIC
+ * is in xAPIC mode or the IOAPIC holds a masked or unacknowledged line: v->tb_cut_mem, soft_irqchip_take) and the
+ * next block's hook delivers it. soft_tb_current: the vCPU whose engine runs on this thread now (NULL outside the
+ * engine), whose code the translator reads.
+ */
+void soft_tb_current(struct soft_vcpu *v);
 
 /* soft_uc_probe.c: start-up probes of this Unicorn build. */
 /* Find and check the CPU state image's layout (once a process). 0, or -ENOSYS with the last error set. */

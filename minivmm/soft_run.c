@@ -4,6 +4,7 @@
  */
 #include "soft_debug.h"
 #include "soft_irqchip.h"
+#include "soft_save.h"
 #include "soft_uc_state.h"
 
 #include <errno.h>
@@ -48,12 +49,22 @@ bool soft_exit_to_vmm(struct soft_vcpu *v)
     soft_fill_exit_common(v);
     v->co_ret = 0;
     v->in_exit = true;
+    soft_tb_current(NULL);
     soft_coro_yield(&v->co);
+    soft_tb_current(v);
     v->in_exit = false;
     v->io_exit = false;
     if (v->mapped_gen != v->vm->slots_gen)
         v->remap = true; /* the engine maps the new slots before the next block; until then the MMIO hooks use them */
     if (v->cancel) {
+        /*
+         * The vCPU is being closed. The engine still runs the rest of its block after this hook returns, and the
+         * VMM may already have unmapped the guest's memory (the selftests' kvm_vm_free deletes the slots and
+         * munmaps them before closing the vCPU): a load from the old RAM was a SIGSEGV in the host. The engine
+         * goes back to the pool without the RAM anyway, so it leaves now; what the block still does reaches an
+         * unmapped address (the engine stops) or an MMIO gap (its hooks ignore a cancelled vCPU).
+         */
+        soft_engine_drop_ram(v->engine);
         uc_emu_stop(v->uc);
         return false;
     }
@@ -138,6 +149,7 @@ static int soft_run_once(struct soft_vcpu *v)
 {
     struct kvm_run *run = v->run;
     for (;;) {
+        soft_smm_check(v); /* a pending SMI enters SMM (soft_smm.c); the memory map follows the vCPU's address space */
         v->remap = false;
         if (!v->mapped_any || v->mapped_gen != v->vm->slots_gen) {
             int r = soft_map_memory(v);
@@ -146,13 +158,21 @@ static int soft_run_once(struct soft_vcpu *v)
         }
         if (v->npending_hooks || v->flush_end)
             soft_apply_pending_hooks(v);
+        if (__atomic_exchange_n(&v->hv_tlb_flush, false, __ATOMIC_ACQ_REL))
+            uc_ctl_flush_tlb(v->uc); /* a Hyper-V remote TLB flush (soft_hyperv.c) */
         if (v->seg_check) {
             int r = soft_limits_apply(v);
             if (r < 0)
                 return r;
         }
+        bool blockirq = soft_debug_blocks_irq(v); /* KVM_GUESTDBG_BLOCKIRQ: nothing is injected */
+        /* What KVM_SET_VCPU_EVENTS left to inject goes first. */
+        if (!soft_vcpu_events_inject(v)) {
+            soft_fill_exit_common(v);
+            return 0;
+        }
         if (v->kio) {
-            bool iff = (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF) != 0;
+            bool iff = !blockirq && (soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF) != 0;
             int vec = soft_irqchip_take(v, iff && soft_irq_window_open(v), iff);
             v->irq_skip_rip = v->irq_want && iff ? soft_rd(v, UC_X86_REG_RIP) : 0;
             if (vec >= 0 && !soft_deliver_event(v, vec, false, 0, false, true)) {
@@ -160,7 +180,7 @@ static int soft_run_once(struct soft_vcpu *v)
                 return 0;
             }
         }
-        if (v->irq_pending >= 0 && soft_irq_window_open(v)) {
+        if (v->irq_pending >= 0 && !blockirq && soft_irq_window_open(v)) {
             int vec = v->irq_pending;
             v->irq_pending = -1;
             if (!soft_deliver_event(v, vec, false, 0, false, true)) {
@@ -178,7 +198,7 @@ static int soft_run_once(struct soft_vcpu *v)
             soft_fill_exit_common(v);
             return -EINTR;
         }
-        v->watch_if = (v->irq_pending >= 0 || run->request_interrupt_window || v->irq_want) &&
+        v->watch_if = ((v->irq_pending >= 0 && !blockirq) || run->request_interrupt_window || v->irq_want) &&
                       !(soft_rd(v, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF);
         v->stop = STOP_NONE;
         v->stop_at_block = false;
@@ -186,11 +206,18 @@ static int soft_run_once(struct soft_vcpu *v)
         v->limit_fault = false;
         soft_debug_prepare(v);
         uint64_t rip = soft_rd(v, UC_X86_REG_RIP);
+        if (v->lazy_any)
+            v->lazy_cr2 = soft_rd(v, UC_X86_REG_CR2); /* for soft_lazy_pf_retry */
+        soft_tb_current(v);
         uc_err e = uc_emu_start(v->uc, rip, 0, 0, 0);
+        soft_tb_current(NULL);
         if (v->cancel)
             return -EINTR;
-        if (v->stop_at_block)
-            soft_wr(v, UC_X86_REG_RIP, v->stop_rip); /* see soft_block_stop */
+        if (v->stop_at_block) { /* see soft_block_stop; the hook's address is linear: CS base + RIP (SMM: SMBASE) */
+            img_load(v);
+            uint64_t ip = v->stop_rip - img_seg(v, R_CS)->base;
+            soft_wr(v, UC_X86_REG_RIP, img_u32(v, soft_layout.hflags) & HF_CS64_MASK ? ip : (uint32_t)ip);
+        }
         if (v->limit_fault && v->undo_len) {
             /* The write past the limit landed before the engine stopped: undo it, as the CPU never makes it. */
             uint64_t pa;
@@ -207,6 +234,8 @@ static int soft_run_once(struct soft_vcpu *v)
         }
         switch (v->stop) {
         case STOP_EXCEPTION:
+            if (v->exc_vector == X86_VEC_PF && soft_lazy_pf_retry(v))
+                continue; /* a page table in a slot mapped on first touch: now mapped, run the instruction again */
             if (soft_debug_exception(v)) {
                 soft_fill_exit_common(v);
                 return 0;
@@ -218,6 +247,12 @@ static int soft_run_once(struct soft_vcpu *v)
             continue;
         case STOP_SYSCALL:
             if (!soft_syscall_enter(v)) {
+                soft_fill_exit_common(v);
+                return 0;
+            }
+            continue;
+        case STOP_RSM:
+            if (!soft_smm_rsm(v)) {
                 soft_fill_exit_common(v);
                 return 0;
             }
@@ -278,11 +313,35 @@ void soft_co_main(void *arg)
 int soft_vcpu_run(struct soft_vcpu *v)
 {
     struct kvm_run *run = v->run;
-    if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
-        return -EINTR; /* as KVM: exit_reason is left as it was */
+    bool complete_only = false;
+    if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED)) {
+        if (!v->in_exit)
+            return -EINTR; /* as KVM: exit_reason is left as it was */
+        /*
+         * KVM completes the last exit's I/O or MMIO (complete_userspace_io) before it looks at immediate_exit, so a
+         * VMM that saves the vCPU's state then (the selftests' vcpu_run_complete_io) sees the instruction done. A
+         * port I/O exit is completed exactly (soft_io_done.c); for any other the engine finishes the instruction and
+         * stops at the next block: the rest of that block runs too.
+         */
+        if (soft_io_done_mark(v))
+            return -EINTR;
+        complete_only = true;
+    }
+    soft_io_done_resume(v);
     /* The VMM may have rewritten code since the last run: each block is checked the first time it runs again. */
     if (++v->run_epoch == 0)
         v->run_epoch = 1;
+    if (complete_only) {
+        uint32_t reason = run->exit_reason;
+        pthread_mutex_lock(&v->vm->lock);
+        soft_coro_resume(&v->co);
+        pthread_mutex_unlock(&v->vm->lock);
+        if (v->co_ret == SOFT_RUN_HALTED)
+            v->co_ret = -EINTR; /* halted: the next KVM_RUN waits */
+        if (v->co_ret == -EINTR)
+            run->exit_reason = reason;
+        return v->co_ret;
+    }
     for (;;) {
         if (v->halted) { /* HLT with an in-kernel irqchip: wait here, without the VM lock, as KVM's vcpu_block */
             int r = soft_irqchip_halt_wait(v);

@@ -63,11 +63,13 @@ void soft_regs_get(struct soft_vcpu *v, struct kvm_regs *r)
                            .rflags = soft_rd(v, UC_X86_REG_RFLAGS)};
     if (v->in_exit && v->io_exit)
         r->rip = soft_io_exit_rip(v, r->rip);
+    soft_io_done_regs(v, r); /* an exit KVM_RUN with immediate_exit completed */
 }
 
 void soft_regs_set(struct soft_vcpu *v, const struct kvm_regs *r)
 {
-    if (v->in_exit && v->io_exit && r->rip == soft_io_exit_rip(v, soft_rd(v, UC_X86_REG_RIP))) {
+    if (v->in_exit && v->io_exit &&
+        ((v->io_done && r->rip == v->io_done_rip) || r->rip == soft_io_exit_rip(v, soft_rd(v, UC_X86_REG_RIP)))) {
         /* The engine is inside the I/O instruction; its RIP register must stay as the engine left it. */
         struct kvm_regs same = *r;
         same.rip = soft_rd(v, UC_X86_REG_RIP);
@@ -188,7 +190,7 @@ void soft_vcpu_reset(struct soft_vcpu *v, bool init_event)
         .gdt = {.limit = 0xffff},
         .idt = {.limit = 0xffff},
         .cr0 = 0x60000010,
-        .apic_base = 0xfee00000 | 0x800 | (v->id == 0 ? 0x100 : 0),
+        .apic_base = 0xfee00000 | 0x800 | (soft_vcpu_is_reset_bsp(v) ? 0x100 : 0), /* KVM_SET_BOOT_CPU_ID's */
     };
     if (init_event) {
         img_load(v);
@@ -203,4 +205,5 @@ void soft_vcpu_reset(struct soft_vcpu *v, bool init_event)
     img_commit(v);
     v->irq_pending = -1;
     v->kvm_system_time = 0; /* kvmclock_reset */
+    soft_smm_reset(v, init_event);
 }

@@ -4,9 +4,11 @@
  * that need one: RDTSC/RDTSCP (counted), RDMSR/WRMSR (the MSRs the backend keeps, soft_msr.c), and in
  * protected mode the instruction after a segment load or mode change (the limit checks re-evaluate, soft_seg.c).
  */
+#include "soft_cpuid.h"
 #include "soft_decode.h"
 #include "soft_event.h"
 #include "soft_msr.h"
+#include "soft_pv.h"
 #include "soft_uc_state.h"
 
 #include <string.h>
@@ -42,7 +44,17 @@ static void soft_mov_cr4_check(struct soft_vcpu *v, uc_engine *uc, const uint8_t
     if (!(hf & HF_CS64_MASK))
         val = (uint32_t)val;
     bool lma = (hf & HF_LMA_MASK) != 0;
-    if ((val & soft_cr4_reserved(v->cpuid, v->ncpuid)) || (lma && !(val & X86_CR4_PAE)))
+    if ((val & soft_vcpu_cr4_reserved(v)) || (lma && !(val & X86_CR4_PAE)))
+        soft_code_gp(v, uc);
+}
+
+/* XSETBV at CPL 0 with CR4.OSXSAVE set (else the engine faults itself): #GP(0) for what KVM refuses (__kvm_set_xcr). */
+static void soft_xsetbv_check(struct soft_vcpu *v, uc_engine *uc)
+{
+    if ((img_u32(v, soft_layout.hflags) & HF_CPL_MASK) || !(soft_rd(v, UC_X86_REG_CR4) & X86_CR4_OSXSAVE))
+        return;
+    uint64_t xcr0 = (uint32_t)soft_rd(v, UC_X86_REG_RAX) | ((uint64_t)(uint32_t)soft_rd(v, UC_X86_REG_RDX) << 32);
+    if ((uint32_t)soft_rd(v, UC_X86_REG_RCX) != 0 || !soft_xcr0_valid(xcr0, soft_cpuid_guest_xcr0(v->cpuid, v->ncpuid)))
         soft_code_gp(v, uc);
 }
 
@@ -74,24 +86,39 @@ static void soft_hook_code(uc_engine *uc, uint64_t addr, uint32_t size, void *ud
         soft_mov_cr4_check(v, uc, b);
         return;
     }
+    if (b[1] == 0x01 && b[2] == 0xd1) { /* xsetbv */
+        soft_xsetbv_check(v, uc);
+        return;
+    }
+    if (b[1] == 0x01 && soft_mwait_insn_is(b[2])) { /* monitor, mwait: soft_mwait.c */
+        soft_monitor_mwait(v, rip);
+        uc_emu_stop(uc);
+        return;
+    }
     if (b[1] != 0x30 && b[1] != 0x32) /* wrmsr, rdmsr */
         return;
     v->stats.msr++;
     if (img_u32(v, soft_layout.hflags) & HF_CPL_MASK)
         return; /* the engine raises #GP */
     uint32_t idx = (uint32_t)soft_rd(v, UC_X86_REG_RCX);
-    if (b[1] == 0x30) {
-        uint64_t val = (uint32_t)soft_rd(v, UC_X86_REG_RAX) | (soft_rd(v, UC_X86_REG_RDX) << 32);
-        if (!soft_msr_write(v, idx, val)) {
-            soft_msr_unknown_check(v, uc, idx);
+    uint64_t val = (uint32_t)soft_rd(v, UC_X86_REG_RAX) | (soft_rd(v, UC_X86_REG_RDX) << 32);
+    int done = soft_msr_guest_user(v, idx, &val, b[1] == 0x30); /* soft_msr_filter.c */
+    if (done == SOFT_MSR_GUEST_STOPPED)
+        return;
+    if (done < 0) {
+        soft_code_gp(v, uc);
+        return;
+    }
+    if (!done) {
+        if (b[1] == 0x30 && idx == X86_MSR_EFER &&
+            !soft_efer_guest_ok(v->cpuid, v->ncpuid, img_u64(v, soft_layout.efer), val, IMG_CR(v, 0))) {
+            soft_code_gp(v, uc); /* set_efer: a bit KVM refuses, or LME changed while paging (the engine takes both) */
             return;
         }
-    } else {
-        uint64_t val;
-        if (!soft_msr_read(v, idx, &val)) {
-            soft_msr_unknown_check(v, uc, idx);
-            return;
-        }
+        soft_msr_unknown_check(v, uc, idx);
+        return;
+    }
+    if (b[1] == 0x32) {
         soft_wr(v, UC_X86_REG_RAX, (uint32_t)val);
         soft_wr(v, UC_X86_REG_RDX, val >> 32);
     }
@@ -165,8 +192,8 @@ bool soft_code_check(struct soft_vcpu *v, unsigned idx, uint64_t addr, uint32_t 
         return true; /* not in RAM: the engine translates such code anew each time */
     uint32_t n1 = size - c->n0;
     if (c->gen != v->vm->slots_gen) {
-        c->h0 = soft_gpa_to_hva(v->vm, c->gpa0, c->n0);
-        c->h1 = n1 ? soft_gpa_to_hva(v->vm, c->gpa1, n1) : c->h0;
+        c->h0 = soft_gpa_to_hva(soft_vcpu_mem(v), c->gpa0, c->n0);
+        c->h1 = n1 ? soft_gpa_to_hva(soft_vcpu_mem(v), c->gpa1, n1) : c->h0;
         c->gen = v->vm->slots_gen;
     }
     if (c->h0 && c->h1 && soft_code_hash(c->h0, c->n0, c->h1, n1) == c->hash) {
@@ -208,7 +235,9 @@ __attribute__((noinline)) bool soft_scan_block(struct soft_vcpu *v, uint64_t add
             continue;
         uint8_t c = buf[i + 1];
         bool hit = c == 0x30 || c == 0x31 || c == 0x32 || (c == 0x01 && i + 2 < size && buf[i + 2] == 0xf9) ||
-                   (c == 0x22 && i + 2 < size && (buf[i + 2] & 0x38) == 0x20); /* mov to cr4 */
+                   (c == 0x22 && i + 2 < size && (buf[i + 2] & 0x38) == 0x20) ||  /* mov to cr4 */
+                   (c == 0x01 && i + 2 < size && buf[i + 2] == 0xd1) ||           /* xsetbv */
+                   (c == 0x01 && i + 2 < size && soft_mwait_insn_is(buf[i + 2])); /* monitor, mwait */
         if (!hit)
             continue;
         if (soft_hook_later(v, addr + i))

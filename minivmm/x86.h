@@ -45,10 +45,16 @@
 #define X86_MSR_FS_BASE        0xc0000100u
 #define X86_MSR_GS_BASE        0xc0000101u
 #define X86_MSR_KERNEL_GS_BASE 0xc0000102u
+#define X86_MSR_TSC_ADJUST     0x3bu /* CPUID.7.0:EBX bit 1; KVM emulates it */
+#define X86_MSR_PLATFORM_INFO  0xceu /* KVM: host-written, guest-read (KVM_CAP_MSR_PLATFORM_INFO) */
 #define X86_EFER_SCE           (1u << 0)
 #define X86_EFER_LME           (1u << 8)  /* long mode enable: takes effect when CR0.PG is set */
 #define X86_EFER_LMA           (1u << 10) /* long mode active: set by the CPU (by the VMM through sregs) */
 #define X86_EFER_NXE           (1u << 11)
+
+/* MSR_PLATFORM_INFO's CPUID faulting bit; CPUID.7.0:EBX's IA32_TSC_ADJUST bit. */
+#define X86_PLATFORM_INFO_CPUID_FAULT (1ull << 31)
+#define X86_CPUID_7_EBX_TSC_ADJUST    (1u << 1)
 
 /* Exception vectors (SDM vol. 3, 6.3). */
 #define X86_VEC_DE         0  /* divide error */
@@ -71,10 +77,12 @@
 #define X86_PF_ERR_FETCH   (1u << 4)
 
 /* Debug registers (SDM vol. 3, 18.2): DR0-3 hold linear addresses, DR7 enables them, DR6 says what hit. */
+#define X86_DR6_BD           (1u << 13)        /* the stop was a MOV DR with DR7.GD set */
 #define X86_DR6_BS           (1u << 14)        /* the stop was a single step */
 #define X86_DR6_ACTIVE_LOW   0xffff0ff0u       /* DR6's bits that read as 1 when nothing set them */
 #define X86_DR7_FIXED_1      (1u << 10)        /* reserved, reads as 1 */
 #define X86_DR7_GE           (1u << 9)         /* exact global breakpoints (a hint since the P6) */
+#define X86_DR7_GD           (1u << 13)        /* general detect: a MOV DR raises #DB first */
 #define X86_DR7_L(n)         (1u << (2 * (n))) /* DRn enabled (local) */
 #define X86_DR7_G(n)         (2u << (2 * (n))) /* DRn enabled (global) */
 #define X86_DR7_RW_SHIFT(n)  (16 + 4 * (n))    /* 2 bits: 00 execute, 01 write, 11 read/write */

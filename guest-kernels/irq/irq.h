@@ -108,8 +108,8 @@ static inline void sti_hlt_cli(void)
 }
 
 /*
- * Let pending interrupts in: STI, a short loop, CLI. KVM takes them right after the STI's shadow; the soft backend
- * at the loop's first block boundary: either way before the CLI.
+ * Let pending interrupts in: STI, a short loop, CLI. KVM and the soft backend take them right after the STI's
+ * shadow (irq/exact proves where): before the CLI.
  */
 static inline void irq_window(void)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The drop-in /dev/kvm (libminivmm-kvm.so, minivmm exec): unmodified KVM programs (kvmhello, kvmfds) print on the
-# soft backend what they print on real KVM; the kit's own guests, run by `minivmm run --backend kvm` through the
+# The drop-in /dev/kvm (libminivmm-kvm.so, minivmm exec): unmodified KVM programs (kvmhello, kvmfds, kvmsave, kvmsmm) print
+# on the soft backend what they print on real KVM; the kit's own guests, run by `minivmm run --backend kvm` through the
 # library, give exactly the soft backend's own results (which the fidelity test holds to real KVM's); nothing that is
 # not a KVM descriptor is touched; bad use is refused.
 #   tests/preload/test_preload.sh [--kvm] BUILD      --kvm: also run the programs on real KVM inside QEMU, now
@@ -33,7 +33,7 @@ skipped() { skip=$((skip + 1)); echo "skip $1"; }
 kvm_run() {
     local p=$tmp/payload
     mkdir -p "$p/bin" "$p/guests"
-    cp "$bin/kvmhello" "$bin/kvmfds" "$p/bin/" && cp "$build"/guests/lab1/*.bin "$p/guests/" &&
+    cp "$bin/kvmhello" "$bin/kvmfds" "$bin/kvmsave" "$bin/kvmsmm" "$p/bin/" && cp "$build"/guests/lab1/*.bin "$p/guests/" &&
         cp tests/preload/programs.sh "$p/" || return 1
     ./tests/kvm-in-qemu/run.sh --timeout 240 "$p" -- ./programs.sh bin guests >"$tmp/qemu.raw" 2>&1
     runner=$?
@@ -58,7 +58,7 @@ fi
 # split FILE DIR: one file per section
 split() {
     mkdir -p "$2"
-    awk -v dir="$2" '/^#/ { next } /^=== / { name = substr($0, 5); gsub("[/ ]", "_", name); file = dir "/" name; printf "" > file; next }
+    awk -v dir="$2" '/^# / { next } /^=== / { name = substr($0, 5); gsub("[/ ]", "_", name); file = dir "/" name; printf "" > file; next }
         file != "" { print >> file }' "$1"
 }
 
@@ -115,11 +115,11 @@ if [ "$live" = 1 ]; then
     elif kvm_run "$tmp/kvm.txt"; then
         split "$tmp/kvm.txt" "$tmp/kvm-live"
         compare "real KVM now (QEMU):" "$tmp/kvm-live" "$tmp/soft"
-        if diff -q <(grep -v '^#' "$expected") "$tmp/kvm.txt" >/dev/null; then
+        if diff -q <(grep -v '^# ' "$expected") "$tmp/kvm.txt" >/dev/null; then
             ok "real KVM now prints what $expected recorded"
         else
             bad "real KVM now differs from $expected (tests/preload/test_preload.sh --record BUILD takes it again)" \
-                "$(diff <(grep -v '^#' "$expected") "$tmp/kvm.txt")"
+                "$(diff <(grep -v '^# ' "$expected") "$tmp/kvm.txt")"
         fi
     elif [ "$runner" -eq 2 ] || [ "$runner" -eq 4 ]; then
         skipped "real KVM inside QEMU, now: the runner could not start it (status $runner: no kernel, or no KVM in the VM)"

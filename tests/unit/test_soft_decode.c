@@ -288,6 +288,68 @@ static void ins_batches(void **state)
     assert_int_equal(soft_ins_batch(0x1ffffc, false, 4, 3), 3);
 }
 
+/* Which instructions may make an interrupt deliverable (a block ends after each, with the in-kernel irqchip). */
+static void unmasking_instructions(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t b[8];
+        size_t n;
+        unsigned code;
+        bool may;
+    } cases[] = {
+        {{0x89, 0x03}, 2, 4, true},                    /* mov [ebx], eax: an APIC or IOAPIC write */
+        {{0xc7, 0x00, 0, 0, 0, 0}, 6, 4, true},        /* mov dword [eax], 0 */
+        {{0xa3, 0xb0, 0x00, 0xe0, 0xfe}, 5, 4, true},  /* mov [0xfee000b0], eax */
+        {{0xab}, 1, 4, true},                          /* stosd */
+        {{0xf3, 0xa5}, 2, 4, true},                    /* rep movsd */
+        {{0xe6, 0x21}, 2, 4, true},                    /* out 0x21, al: the PIC's mask */
+        {{0xee}, 1, 2, true},                          /* out dx, al */
+        {{0xec}, 1, 4, true},                          /* in al, dx: an exit */
+        {{0x0f, 0x30}, 2, 4, true},                    /* wrmsr */
+        {{0x44, 0x0f, 0x22, 0xc0}, 4, 8, true},        /* mov cr8, rax */
+        {{0xff, 0x00}, 2, 4, true},                    /* inc dword [eax] */
+        {{0x83, 0x08, 0x01}, 3, 4, true},              /* or dword [eax], 1 */
+        {{0x0f, 0xc1, 0x03}, 3, 4, true},              /* xadd [ebx], eax */
+        {{0x48, 0x0f, 0xc7, 0x0f}, 4, 8, false},       /* cmpxchg16b [rdi]: the engine's junk flags */
+        {{0x8b, 0x03}, 2, 4, false},                   /* mov eax, [ebx]: a read */
+        {{0xa1, 0x20, 0x00, 0xe0, 0xfe}, 5, 4, false}, /* mov eax, [0xfee00020] */
+        {{0x3b, 0x03}, 2, 4, false},                   /* cmp eax, [ebx] */
+        {{0x83, 0x38, 0x01}, 3, 4, false},             /* cmp dword [eax], 1 */
+        {{0xf7, 0x00, 1, 0, 0, 0}, 6, 4, false},       /* test dword [eax], 1 */
+        {{0x0f, 0xb6, 0x03}, 3, 4, false},             /* movzx eax, byte [ebx] */
+        {{0x8d, 0x04, 0x24}, 3, 4, false},             /* lea eax, [esp] */
+        {{0xff, 0x10}, 2, 4, false},                   /* call [eax] (the stack is RAM) */
+        {{0x01, 0xd8}, 2, 4, false},                   /* add eax, ebx */
+        {{0x46}, 1, 4, false},                         /* inc esi */
+        {{0xfb}, 1, 4, false},                         /* sti: the engine ends its block itself */
+        {{0x0f, 0x31}, 2, 4, false},                   /* rdtsc */
+        {{0x48, 0x8b, 0x05, 0, 0, 0, 0}, 7, 8, false}, /* mov rax, [rip] */
+        {{0x48, 0x89, 0x05, 0, 0, 0, 0}, 7, 8, true},  /* mov [rip], rax */
+        {{0x0f}, 1, 4, false},                         /* cut short: unknown */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (soft_insn_may_unmask(cases[i].b, cases[i].n, cases[i].code, true, NULL) != cases[i].may)
+            fail_msg("case %zu (first byte 0x%02x): expected %s", i, cases[i].b[0], cases[i].may ? "true" : "false");
+    }
+    /* Without memory writes (no xAPIC page, nothing held in the IOAPIC): port I/O, WRMSR and MOV to CRn only. */
+    static const uint8_t store[] = {0x89, 0x03}, out[] = {0xe6, 0x21}, wrmsr[] = {0x0f, 0x30};
+    assert_false(soft_insn_may_unmask(store, sizeof store, 4, false, NULL));
+    assert_true(soft_insn_may_unmask(out, sizeof out, 4, false, NULL));
+    assert_true(soft_insn_may_unmask(wrmsr, sizeof wrmsr, 4, false, NULL));
+    /* Where the engine's block ends anyway, the scan for a cut stops. */
+    static const uint8_t jne[] = {0x75, 0xfe}, ret[] = {0xc3}, call_ind[] = {0xff, 0xd0}, inc[] = {0x46};
+    bool ends;
+    assert_false(soft_insn_may_unmask(jne, sizeof jne, 4, true, &ends));
+    assert_true(ends);
+    soft_insn_may_unmask(ret, sizeof ret, 8, true, &ends);
+    assert_true(ends);
+    soft_insn_may_unmask(call_ind, sizeof call_ind, 8, true, &ends);
+    assert_true(ends);
+    soft_insn_may_unmask(inc, sizeof inc, 4, true, &ends);
+    assert_false(ends);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +363,7 @@ int main(void)
         cmocka_unit_test(io_address_sizes),
         cmocka_unit_test(access_segments),
         cmocka_unit_test(segment_changing_instructions),
+        cmocka_unit_test(unmasking_instructions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,7 @@ static void cr4_reserved_bits(void **state)
     assert_true(none & (1ull << 32));
     assert_true(none & X86_CR4_OSXSAVE); /* no XSAVE in an empty table */
     assert_true(none & (1u << 13));      /* no VMX: VMXE */
+    assert_true(none & (1u << 14));      /* SMXE: KVM never allows it */
     assert_false(none & (X86_CR4_PAE | X86_CR4_PSE | X86_CR4_OSFXSR | (1u << 10)));
     struct kvm_cpuid_entry2 t[2] = {{.function = 1, .ecx = 1u << 26}, {.function = 7, .index = 0, .ebx = 1u << 7}};
     uint64_t some = soft_cr4_reserved(t, 2);

@@ -16,7 +16,7 @@ static struct soft_lapic enabled_apic(void)
 {
     struct soft_lapic a = {0};
     struct soft_lapic_effect e;
-    soft_lapic_reset(&a, 0);
+    soft_lapic_reset(&a, 0, true);
     soft_lapic_write(&a, APIC_REG_SPIV, 0x1ff, 0, &e);
     return a;
 }
@@ -25,8 +25,8 @@ static void lapic_reset_state(void **state)
 {
     struct soft_lapic a = {0}, b = {0};
     (void)state;
-    soft_lapic_reset(&a, 0);
-    soft_lapic_reset(&b, 3);
+    soft_lapic_reset(&a, 0, true);
+    soft_lapic_reset(&b, 3, false);
     assert_int_equal(a.apic_base, 0xfee00900);
     assert_int_equal(b.apic_base, 0xfee00800);
     assert_int_equal(soft_lapic_read(&b, APIC_REG_ID, 0), 3u << 24);
@@ -162,7 +162,7 @@ static void lapic_state_page(void **state)
     uint32_t cur;
     memcpy(&cur, page + APIC_REG_TMCCT, 4);
     assert_int_equal(cur, 600);
-    soft_lapic_reset(&b, 0);
+    soft_lapic_reset(&b, 0, true);
     b.apic_base = a.apic_base;
     soft_lapic_set_page(&b, page, 10000); /* the count goes on from TMCCT */
     assert_int_equal(b.expire_ns, 10600);

@@ -17,7 +17,7 @@ static void index_list(void **state)
     uint32_t n;
     (void)state;
     const uint32_t *idx = soft_msr_index_list(&n);
-    assert_int_equal(n, 18);
+    assert_int_equal(n, 22);
     bool efer = false, tsc = false, kvmclock = false, steal = false;
     for (uint32_t i = 0; i < n; i++) {
         for (uint32_t j = i + 1; j < n; j++)
