@@ -119,7 +119,8 @@ GUESTS += $(foreach g,$(LAB_C_GUESTS),$(patsubst guest-kernels/%.c,$(O)/guests/%
 LAB_OBJ :=
 $(foreach l,$(LABS),$(foreach p,$($(l)_PARTS),$(eval $(call part_rules,$(l),$(call part_var,$(p)),$(call part_file,$(p))))))
 $(foreach l,$(LABS),$(eval $(call lab_rules,$(l))))
-.SECONDARY: $(foreach l,$(LABS),$(O)/obj/labs/$(l)/ref/plugin.raw.o $(foreach p,$($(l)_PARTS),$(O)/obj/labs/$(l)/ref/$(patsubst %.c,%.raw.o,$(call part_file,$(p)))))
+# (The labs' reference objects, *.raw.o, are kept by the bare .SECONDARY: below. A .SECONDARY: that names files
+# anywhere in the Makefile turns that bare one off, and make then deletes every other intermediate with "rm ...".)
 
 HARNESS_OBJ := $(O)/obj/tests/integration/harness.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
