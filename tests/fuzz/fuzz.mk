@@ -29,8 +29,8 @@ FUZZ_PARSERS := $(filter-out guest guest_run guest_lf backend,$(patsubst tests/f
 FUZZ_LF := $(patsubst %,$(FUZZ_O)/fuzz-%,$(FUZZ_PARSERS)) $(FUZZ_O)/fuzz-guest-lf
 FUZZ_GUEST := $(FUZZ_O)/fuzz-guest
 FUZZ_SUPPORT_OBJ := $(FUZZ_O)/obj/tests/fuzz/fuzz_backend.o
-# Keep the drivers' objects (pattern-chain intermediates), so a second make does nothing.
-# (Its objects are kept by the Makefile's bare .SECONDARY:; naming files in a .SECONDARY: here would turn that off.)
+# The drivers' objects (pattern-chain intermediates) are kept by the Makefile's bare .SECONDARY:, so a second make
+# does nothing; naming files in a .SECONDARY: here would turn that off.
 
 .PHONY: fuzz fuzz-bin fuzz-corpus
 fuzz-bin: $(FUZZ_GUEST) $(FUZZ_LF)
