@@ -19,6 +19,7 @@
 #include <linux/kvm.h>
 
 #include "backend.h"
+#include "soft_test_vm.h"
 #include "soft_hyperv.h"
 #include "soft_msr.h"
 #include "soft_priv.h"
@@ -167,12 +168,6 @@ static void tsc_page_arithmetic(void **state)
 
 static const struct mvm_backend *be = &mvm_backend_soft;
 
-struct g {
-    int sys, vm, vcpu;
-    struct kvm_run *run;
-    uint8_t *mem;
-};
-
 #define MOV_EAX(x) 0x66, 0xb8, (x)&0xff, ((x) >> 8) & 0xff, ((x) >> 16) & 0xff, (uint8_t)((x) >> 24)
 #define MOV_ECX(x) 0x66, 0xb9, (x)&0xff, ((x) >> 8) & 0xff, ((x) >> 16) & 0xff, (uint8_t)((x) >> 24)
 #define MOV_EDX(x) 0x66, 0xba, (x)&0xff, ((x) >> 8) & 0xff, ((x) >> 16) & 0xff, (uint8_t)((x) >> 24)
@@ -182,30 +177,19 @@ struct g {
 #define VMMCALL    0x0f, 0x01, 0xd9
 #define HLT        0xf4
 
-static void g_create_chip(struct g *g, const uint8_t *code, size_t n, bool irqchip)
+static void g_create_chip(struct soft_test_vm *g, const uint8_t *code, size_t n, bool irqchip)
 {
     static const uint8_t gp[] = {MOV_EAX(0xbad0000d), OUT_EAX, HLT}, ud[] = {MOV_EAX(0xbad00006), OUT_EAX, HLT};
-    g->sys = be->open_dev();
-    assert_true(g->sys >= 0);
-    g->vm = be->ioctl(g->sys, KVM_CREATE_VM, 0);
-    assert_true(g->vm >= 0);
-    g->mem = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->mem != MAP_FAILED);
+    soft_test_vm_open(be, g, GUEST_MEM);
     memcpy(g->mem + CODE, code, n);
     memcpy(g->mem + GP_HANDLER, gp, sizeof gp);
     memcpy(g->mem + UD_HANDLER, ud, sizeof ud);
     uint32_t ivt_gp = GP_HANDLER, ivt_ud = UD_HANDLER;
     memcpy(g->mem + 13 * 4, &ivt_gp, 4);
     memcpy(g->mem + 6 * 4, &ivt_ud, 4);
-    struct kvm_userspace_memory_region r = {.memory_size = GUEST_MEM, .userspace_addr = (uintptr_t)g->mem};
-    assert_int_equal(be->ioctl(g->vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&r), 0);
     if (irqchip)
         assert_int_equal(be->ioctl(g->vm, KVM_CREATE_IRQCHIP, 0), 0);
-    g->vcpu = be->ioctl(g->vm, KVM_CREATE_VCPU, 0);
-    assert_true(g->vcpu >= 0);
-    int sz = be->ioctl(g->sys, KVM_GET_VCPU_MMAP_SIZE, 0);
-    g->run = be->mmap_run(g->vcpu, (size_t)sz);
-    assert_non_null(g->run);
+    soft_test_vcpu_open(be, g);
     struct kvm_sregs s;
     assert_int_equal(be->ioctl(g->vcpu, KVM_GET_SREGS, (unsigned long)&s), 0);
     s.cs.base = 0;
@@ -215,13 +199,13 @@ static void g_create_chip(struct g *g, const uint8_t *code, size_t n, bool irqch
     assert_int_equal(be->ioctl(g->vcpu, KVM_SET_REGS, (unsigned long)&regs), 0);
 }
 
-static void g_create(struct g *g, const uint8_t *code, size_t n)
+static void g_create(struct soft_test_vm *g, const uint8_t *code, size_t n)
 {
     g_create_chip(g, code, n, false);
 }
 
 /* KVM_SET_CPUID2 with Hyper-V's interface leaf ("Hv#1" unless hv is false) and feature leaf. */
-static void g_hv_cpuid(struct g *g, bool hv, uint32_t features_eax)
+static void g_hv_cpuid(struct soft_test_vm *g, bool hv, uint32_t features_eax)
 {
     struct {
         struct kvm_cpuid2 c;
@@ -232,16 +216,12 @@ static void g_hv_cpuid(struct g *g, bool hv, uint32_t features_eax)
     assert_int_equal(be->ioctl(g->vcpu, KVM_SET_CPUID2, (unsigned long)&c), 0);
 }
 
-static void g_destroy(struct g *g)
+static void g_destroy(struct soft_test_vm *g)
 {
-    be->munmap_run(g->run, (size_t)be->ioctl(g->sys, KVM_GET_VCPU_MMAP_SIZE, 0));
-    be->close(g->vcpu);
-    be->close(g->vm);
-    be->close(g->sys);
-    munmap(g->mem, GUEST_MEM);
+    soft_test_vm_close(be, g);
 }
 
-static uint32_t g_out(struct g *g)
+static uint32_t g_out(struct soft_test_vm *g)
 {
     assert_int_equal(be->ioctl(g->vcpu, KVM_RUN, 0), 0);
     if (g->run->exit_reason != KVM_EXIT_IO)
@@ -252,7 +232,7 @@ static uint32_t g_out(struct g *g)
     return v;
 }
 
-static int g_msr(struct g *g, uint32_t idx, uint64_t *val, bool set)
+static int g_msr(struct soft_test_vm *g, uint32_t idx, uint64_t *val, bool set)
 {
     struct {
         struct kvm_msrs m;
@@ -283,7 +263,7 @@ static void gp_without_hyperv_cpuid(void **state)
 {
     (void)state;
     static const uint8_t code[] = {MOV_ECX(HV_X64_MSR_GUEST_OS_ID), RDMSR, MOV_EAX(1), OUT_EAX};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     g_hv_cpuid(&g, false, ~0u);
     assert_int_equal(g_out(&g), 0xbad0000d);
@@ -305,7 +285,7 @@ static void enforced_msrs(void **state)
         MOV_ECX(HV_X64_MSR_TIME_REF_COUNT), RDMSR, OUT_EAX,             /* later: larger */
         MOV_ECX(HV_X64_MSR_RESET),          RDMSR, MOV_EAX(2), OUT_EAX, /* not offered: #GP */
     };
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     struct kvm_enable_cap cap = {.cap = KVM_CAP_HYPERV_ENFORCE_CPUID, .args[0] = 1};
     assert_int_equal(be->ioctl(g.vcpu, KVM_ENABLE_CAP, (unsigned long)&cap), 0);
@@ -360,7 +340,7 @@ static void reference_tsc_page(void **state)
         MOV_EAX(3),
         OUT_EAX,
     };
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     g_hv_cpuid(&g, true, 0);
     assert_int_equal(g_out(&g), 1);
@@ -413,7 +393,7 @@ static void hypercall_ud_in_real_mode(void **state)
         MOV_EAX(1),
         OUT_EAX,
     };
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     g_hv_cpuid(&g, true, HV_MSR_HYPERCALL_AVAILABLE);
     assert_int_equal(g_out(&g), 0xbad00006);
@@ -453,7 +433,7 @@ static void hypercalls_protected_mode(void **state)
         P32_MOV_EAX(0x600d),
         P32_OUT_EAX,
     };
-    struct g g;
+    struct soft_test_vm g;
     g_create_chip(&g, code, sizeof code, true);
     struct kvm_enable_cap cap = {.cap = KVM_CAP_HYPERV_ENFORCE_CPUID, .args[0] = 1};
     assert_int_equal(be->ioctl(g.vcpu, KVM_ENABLE_CAP, (unsigned long)&cap), 0);

@@ -20,6 +20,7 @@
 #include <linux/kvm_para.h>
 
 #include "backend.h"
+#include "soft_test_vm.h"
 #include "soft_hyperv.h"
 #include "soft_priv.h"
 #include "soft_pv.h"
@@ -181,12 +182,6 @@ static void hv_cpuid(void **state)
 
 static const struct mvm_backend *be = &mvm_backend_soft;
 
-struct g {
-    int sys, vm, vcpu;
-    struct kvm_run *run;
-    uint8_t *mem;
-};
-
 /* Guest bytes: 16-bit code. */
 #define MOV_EAX(x) 0x66, 0xb8, (x)&0xff, ((x) >> 8) & 0xff, ((x) >> 16) & 0xff, (uint8_t)((x) >> 24)
 #define MOV_ECX(x) 0x66, 0xb9, (x)&0xff, ((x) >> 8) & 0xff, ((x) >> 16) & 0xff, (uint8_t)((x) >> 24)
@@ -196,28 +191,17 @@ struct g {
 #define WRMSR      0x0f, 0x30
 #define HLT        0xf4
 
-static void g_create(struct g *g, const uint8_t *code, size_t n)
+static void g_create(struct soft_test_vm *g, const uint8_t *code, size_t n)
 {
     static const uint8_t gp[] = {MOV_EAX(0xbad0000d), OUT_EAX, HLT}, ud[] = {MOV_EAX(0xbad00006), OUT_EAX, HLT};
-    g->sys = be->open_dev();
-    assert_true(g->sys >= 0);
-    g->vm = be->ioctl(g->sys, KVM_CREATE_VM, 0);
-    assert_true(g->vm >= 0);
-    g->mem = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->mem != MAP_FAILED);
+    soft_test_vm_open(be, g, GUEST_MEM);
     memcpy(g->mem + CODE, code, n);
     memcpy(g->mem + GP_HANDLER, gp, sizeof gp);
     memcpy(g->mem + UD_HANDLER, ud, sizeof ud);
     uint32_t ivt_gp = GP_HANDLER, ivt_ud = UD_HANDLER; /* segment 0 */
     memcpy(g->mem + 13 * 4, &ivt_gp, 4);
     memcpy(g->mem + 6 * 4, &ivt_ud, 4);
-    struct kvm_userspace_memory_region r = {.memory_size = GUEST_MEM, .userspace_addr = (uintptr_t)g->mem};
-    assert_int_equal(be->ioctl(g->vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&r), 0);
-    g->vcpu = be->ioctl(g->vm, KVM_CREATE_VCPU, 0);
-    assert_true(g->vcpu >= 0);
-    int sz = be->ioctl(g->sys, KVM_GET_VCPU_MMAP_SIZE, 0);
-    g->run = be->mmap_run(g->vcpu, (size_t)sz);
-    assert_non_null(g->run);
+    soft_test_vcpu_open(be, g);
     struct kvm_sregs s;
     assert_int_equal(be->ioctl(g->vcpu, KVM_GET_SREGS, (unsigned long)&s), 0);
     s.cs.base = 0;
@@ -227,16 +211,12 @@ static void g_create(struct g *g, const uint8_t *code, size_t n)
     assert_int_equal(be->ioctl(g->vcpu, KVM_SET_REGS, (unsigned long)&regs), 0);
 }
 
-static void g_destroy(struct g *g)
+static void g_destroy(struct soft_test_vm *g)
 {
-    be->munmap_run(g->run, (size_t)be->ioctl(g->sys, KVM_GET_VCPU_MMAP_SIZE, 0));
-    be->close(g->vcpu);
-    be->close(g->vm);
-    be->close(g->sys);
-    munmap(g->mem, GUEST_MEM);
+    soft_test_vm_close(be, g);
 }
 
-static void g_run(struct g *g, uint32_t want_reason)
+static void g_run(struct soft_test_vm *g, uint32_t want_reason)
 {
     assert_int_equal(be->ioctl(g->vcpu, KVM_RUN, 0), 0);
     if (g->run->exit_reason != want_reason)
@@ -244,7 +224,7 @@ static void g_run(struct g *g, uint32_t want_reason)
 }
 
 /* The next exit is the guest's OUT of EAX to PORT: its value. */
-static uint32_t g_out(struct g *g)
+static uint32_t g_out(struct soft_test_vm *g)
 {
     g_run(g, KVM_EXIT_IO);
     assert_int_equal(g->run->io.port, PORT);
@@ -261,7 +241,7 @@ static void user_space_msr_exits(void **state)
         MOV_ECX(MSR_UNKNOWN), RDMSR,           OUT_EAX,              /* unknown MSR: KVM_EXIT_X86_RDMSR, UNKNOWN */
         MOV_ECX(MSR_XSS),     MOV_EAX(0x1234), MOV_EDX(0x56), WRMSR, /* denied by the filter: the VMM says #GP */
     };
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     assert_int_equal(be->ioctl(g.sys, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR), 1);
     assert_int_equal(be->ioctl(g.sys, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER), 1);
@@ -301,7 +281,7 @@ static void msr_exit_after_immediate_exit(void **state)
 {
     (void)state;
     static const uint8_t code[] = {MOV_EAX(5), OUT_EAX, MOV_ECX(MSR_UNKNOWN), RDMSR, OUT_EAX};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_UNKNOWN};
     assert_int_equal(be->ioctl(g.vm, KVM_ENABLE_CAP, (unsigned long)&cap), 0);
@@ -320,7 +300,7 @@ static void msr_gp_without_user_space(void **state)
 {
     (void)state;
     static const uint8_t code[] = {MOV_ECX(MSR_UNKNOWN), RDMSR, MOV_EAX(1), OUT_EAX};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     /* The filter's reason is asked for, not UNKNOWN's: KVM injects #GP. */
     struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER};
@@ -333,7 +313,7 @@ static void vmcall_fixed(void **state)
 {
     (void)state;
     static const uint8_t code[] = {MOV_EAX(KVM_HC_SCHED_YIELD), 0x0f, 0x01, 0xc1 /* vmcall */, OUT_EAX};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     assert_true(be->ioctl(g.sys, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2) & KVM_X86_QUIRK_FIX_HYPERCALL_INSN);
     assert_int_equal(g_out(&g), 0); /* SCHED_YIELD's answer, through the VMMCALL KVM wrote there */
@@ -348,7 +328,7 @@ static void vmcall_fixed_single_step(void **state)
     (void)state;
     static const uint8_t code[] = {0x0f, 0x01, 0xc1, OUT_EAX};
     static const uint8_t db[] = {0x66, 0x58 /* pop eax: IP, CS */, OUT_EAX, HLT};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     memcpy(g.mem + 0x2200, db, sizeof db);
     uint32_t ivt_db = 0x2200;
@@ -368,7 +348,7 @@ static void vmcall_ud_with_quirk_disabled(void **state)
 {
     (void)state;
     static const uint8_t code[] = {MOV_EAX(KVM_HC_SCHED_YIELD), 0x0f, 0x01, 0xc1, OUT_EAX};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     struct kvm_enable_cap cap = {.cap = KVM_CAP_DISABLE_QUIRKS2, .args[0] = 1u << 30};
     assert_int_equal(be->ioctl(g.vm, KVM_ENABLE_CAP, (unsigned long)&cap), -EINVAL); /* not a quirk */
@@ -390,7 +370,7 @@ static void monitor_mwait(void **state)
         struct kvm_cpuid2 h;
         struct kvm_cpuid_entry2 e[1];
     } c = {.h.nent = 1, .e = {{.function = 1, .ecx = 1 /* SSE3, no MWAIT */}}};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     assert_int_equal(be->ioctl(g.vcpu, KVM_SET_CPUID2, (unsigned long)&c), 0);
     assert_int_equal(g_out(&g), 1); /* the quirk: both are NOPs */
@@ -413,7 +393,7 @@ static void misc_enable_mwait(void **state)
         struct kvm_msrs h;
         struct kvm_msr_entry e[1];
     } m = {.h.nmsrs = 1, .e = {{.index = SOFT_MSR_MISC_ENABLE}}};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     assert_int_equal(be->ioctl(g.vcpu, KVM_SET_CPUID2, (unsigned long)&c), 0);
     assert_int_equal(be->ioctl(g.vcpu, KVM_GET_MSRS, (unsigned long)&m), 1);
@@ -447,7 +427,7 @@ static void enforce_pv_cpuid(void **state)
                   .ecx = 0x564b4d56,
                   .edx = 0x4d},
                  {.function = KVM_CPUID_FEATURES, .eax = 1u << KVM_FEATURE_CLOCKSOURCE2}}};
-    struct g g;
+    struct soft_test_vm g;
     g_create(&g, code, sizeof code);
     assert_int_equal(be->ioctl(g.sys, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID), 1);
     struct kvm_enable_cap cap = {.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args[0] = 1};
